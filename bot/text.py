@@ -14,7 +14,7 @@ _LATIN = re.compile(r"[a-z]")
 
 
 class _Stemmer(Protocol):
-    def stemWord(self, word: str) -> str: ...  # noqa: N802 - PyStemmer's name
+    def stemWord(self, word: str) -> str: ...
 
 
 @cache

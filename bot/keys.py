@@ -1,0 +1,99 @@
+"""Every Redis key name CensorWire uses. Nothing else builds a key.
+
+All keys start with ``cw:``. A record that must change atomically lives in one key, or in
+keys sharing a ``{hash tag}`` so MULTI/EXEC and Lua work on Redis Cluster too.
+
+Schema history (``cw:schema`` holds the number):
+  1. first version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+PREFIX = "cw:"
+SCHEMA_VERSION = 1
+
+
+def digest(text: str, size: int = 16) -> str:
+    """A short stable hex digest for building ids and keys from arbitrary text."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=size // 2).hexdigest()
+
+
+def schema() -> str:
+    return "cw:schema"
+
+
+# Stories ---------------------------------------------------------------------------------
+
+
+def story(story_id: str) -> str:
+    """Hash: the story record (``data`` JSON, ``fp`` cluster fingerprint, ``num``)."""
+    return f"cw:story:{{{story_id}}}"
+
+
+def story_guid(feed_url: str, guid: str) -> str:
+    """String: a feed's entry guid → story id, so an edited entry is never new again."""
+    return "cw:guid:" + digest(f"{feed_url} {guid}")
+
+
+def story_seq() -> str:
+    """Counter: integer story numbers for the search index."""
+    return "cw:story:seq"
+
+
+def story_nums() -> str:
+    """Hash: story number → story id."""
+    return "cw:story:nums"
+
+
+def stories_by_time() -> str:
+    """Sorted set: story id scored by publication time (unix seconds)."""
+    return "cw:idx:time"
+
+
+def cluster(cluster_id: str) -> str:
+    """Sorted set: the story ids of one cluster scored by publication time."""
+    return f"cw:cluster:{{{cluster_id}}}"
+
+
+def clusters_by_time() -> str:
+    """Sorted set: cluster id scored by the time its newest story was stored."""
+    return "cw:idx:clusters"
+
+
+# Feeds ----------------------------------------------------------------------------------
+
+
+def feed_state(feed_url: str) -> str:
+    """Hash: a feed's fetch state (fetch URL, validators, errors, status, last poll)."""
+    return f"cw:feed:{digest(feed_url)}"
+
+
+def feeds_added() -> str:
+    """Hash: feed URL → JSON of a feed added by an admin in the bot."""
+    return "cw:feeds:added"
+
+
+def feeds_removed() -> str:
+    """Set: baseline feed URLs removed by an admin."""
+    return "cw:feeds:removed"
+
+
+def feeds_paused() -> str:
+    """Set: feed URLs paused by an admin."""
+    return "cw:feeds:paused"
+
+
+def poll_last() -> str:
+    """Hash: summary of the last finished poll."""
+    return "cw:poll:last"
+
+
+def lease(name: str) -> str:
+    """String: holder id of a lease (``poll``, ``updates``), with a TTL."""
+    return f"cw:lease:{name}"
+
+
+def sweep_cursor() -> str:
+    return "cw:sweep:cursor"

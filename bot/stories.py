@@ -1,0 +1,217 @@
+"""The story store: one hash per story, written atomically, plus derived indexes.
+
+A story record is created by one Lua call (create-if-absent with its TTL). The derived
+structures (guid alias, time index, cluster set, story number) are written idempotently
+right after; ``sweep`` repairs what a crash in between left and drops expired entries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from bot import keys
+from bot.models import Event, Story
+from bot.storage import Redis
+
+log = logging.getLogger(__name__)
+
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'fp', ARGV[2], 'num', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+
+def story_to_json(story: Story) -> str:
+    record: dict[str, Any] = asdict(story)
+    record["published"] = iso(story.published)
+    record["fetched"] = iso(story.fetched)
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def story_from_json(text: str) -> Story:
+    record = json.loads(text)
+    record["published"] = datetime.fromisoformat(record["published"])
+    record["fetched"] = datetime.fromisoformat(record["fetched"])
+    for name in ("apps", "countries", "actions"):
+        record[name] = tuple(record.get(name, ()))
+    return Story(**record)
+
+
+def iso(moment: datetime) -> str:
+    """``2026-11-28T09:30:00Z``: ISO 8601 in UTC, to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def json_line(story: Story) -> str:
+    """The public JSON line of ``poll --once --json`` (DESIGN.md's contract)."""
+    record = {
+        "id": story.id,
+        "url": story.url,
+        "title": story.title,
+        "source": story.source,
+        "published": iso(story.published),
+        "lang": story.lang,
+        "score": round(story.score, 3),
+        "apps": list(story.apps),
+        "countries": list(story.countries),
+        "actions": list(story.actions),
+        "cluster": story.cluster,
+        "summary": story.summary,
+        "feed": story.feed_url,
+    }
+    return json.dumps(record, ensure_ascii=False)
+
+
+async def known_ids(redis: Redis, stories: Sequence[Story]) -> set[str]:
+    """Ids of ``stories`` already stored, by id (canonical URL) or by their feed's guid."""
+    if not stories:
+        return set()
+    async with redis.pipeline(transaction=False) as pipe:
+        for story in stories:
+            pipe.exists(keys.story(story.id))
+            pipe.get(keys.story_guid(story.feed_url, story.guid or story.url))
+        answers = await pipe.execute()
+    known: set[str] = set()
+    for index, story in enumerate(stories):
+        if answers[2 * index] or answers[2 * index + 1]:
+            known.add(story.id)
+    return known
+
+
+async def save_story(redis: Redis, story: Story, fingerprint: str, now: datetime, ttl: int) -> bool:
+    """Store ``story`` unless present; True when it was new. Derived indexes follow."""
+    num = int(await redis.incr(keys.story_seq()))
+    created = await redis.eval(
+        _CREATE, 1, keys.story(story.id), story_to_json(story), fingerprint, num, ttl
+    )
+    if not created:
+        return False
+    await write_indexes(redis, story, num, now, ttl)
+    return True
+
+
+async def write_indexes(redis: Redis, story: Story, num: int, now: datetime, ttl: int) -> None:
+    """The derived entries of one story; idempotent, so the sweep can repeat them."""
+    published = story.published.timestamp()
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.set(keys.story_guid(story.feed_url, story.guid or story.url), story.id, ex=ttl)
+        pipe.zadd(keys.stories_by_time(), {story.id: published})
+        pipe.hset(keys.story_nums(), str(num), story.id)
+        pipe.zadd(keys.cluster(story.cluster or story.id), {story.id: published})
+        pipe.expire(keys.cluster(story.cluster or story.id), ttl, gt=True)
+        pipe.zadd(keys.clusters_by_time(), {story.cluster or story.id: now.timestamp()}, gt=True)
+        await pipe.execute()
+    # A cluster key created just now has no TTL yet, and EXPIRE GT never sets a first one.
+    if await redis.ttl(keys.cluster(story.cluster or story.id)) == -1:
+        await redis.expire(keys.cluster(story.cluster or story.id), ttl)
+
+
+async def load_stories(redis: Redis, ids: Iterable[str]) -> list[Story]:
+    """The stories still stored among ``ids``, in the same order; gone ones are skipped."""
+    id_list = list(ids)
+    if not id_list:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for story_id in id_list:
+            pipe.hget(keys.story(story_id), "data")
+        answers = await pipe.execute()
+    return [story_from_json(data) for data in answers if data]
+
+
+async def load_fingerprints(redis: Redis, ids: Sequence[str]) -> dict[str, tuple[Story, str]]:
+    """Story and stored cluster fingerprint for each id still stored."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for story_id in ids:
+            pipe.hmget(keys.story(story_id), ["data", "fp"])
+        answers = await pipe.execute()
+    found: dict[str, tuple[Story, str]] = {}
+    for story_id, (data, fp) in zip(ids, answers, strict=True):
+        if data:
+            found[story_id] = (story_from_json(data), fp or "")
+    return found
+
+
+async def ids_between(redis: Redis, since: datetime, until: datetime) -> list[str]:
+    """Story ids published in [since, until], newest first."""
+    ids = await redis.zrevrangebyscore(keys.stories_by_time(), until.timestamp(), since.timestamp())
+    return [str(i) for i in ids]
+
+
+async def events_between(
+    redis: Redis, since: datetime, until: datetime, limit: int | None = None
+) -> list[Event]:
+    """Events (clusters) with a story published in [since, until], newest first.
+
+    Every story of a cluster is included; the lead (whose summary the digest shows) is
+    the cluster's first story when it has a summary, else the best-scored one that has.
+    """
+    stories = await load_stories(redis, await ids_between(redis, since, until))
+    order: list[str] = []
+    by_cluster: dict[str, list[Story]] = {}
+    for story in stories:
+        cluster_id = story.cluster or story.id
+        if cluster_id not in by_cluster:
+            order.append(cluster_id)
+            by_cluster[cluster_id] = []
+        by_cluster[cluster_id].append(story)
+    if limit is not None:
+        order = order[:limit]
+    events = []
+    for cluster_id in order:
+        members = by_cluster[cluster_id]
+        members.sort(key=lambda s: (not s.summary, s.id != cluster_id, -s.score, s.published))
+        events.append(Event(cluster=cluster_id, stories=tuple(members)))
+    return events
+
+
+async def count_stories(redis: Redis) -> int:
+    return int(await redis.zcard(keys.stories_by_time()))
+
+
+async def sweep(redis: Redis, now: datetime, retention: float, batch: int = 500) -> int:
+    """Drop expired and vanished stories from the indexes; returns how many were dropped."""
+    cutoff = now.timestamp() - retention
+    dropped = int(await redis.zremrangebyscore(keys.stories_by_time(), "-inf", cutoff))
+    await redis.zremrangebyscore(keys.clusters_by_time(), "-inf", cutoff)
+    cursor = 0
+    while True:
+        cursor, entries = await redis.zscan(keys.stories_by_time(), cursor, count=batch)
+        ids = [str(story_id) for story_id, _score in entries]
+        if ids:
+            async with redis.pipeline(transaction=False) as pipe:
+                for story_id in ids:
+                    pipe.exists(keys.story(story_id))
+                alive = await pipe.execute()
+            gone = [i for i, ok in zip(ids, alive, strict=True) if not ok]
+            if gone:
+                dropped += int(await redis.zrem(keys.stories_by_time(), *gone))
+        if cursor == 0:
+            break
+    await _sweep_numbers(redis, batch)
+    if dropped:
+        log.info("sweep dropped %s expired stories from the indexes", dropped)
+    return dropped
+
+
+async def _sweep_numbers(redis: Redis, batch: int) -> None:
+    cursor = 0
+    while True:
+        cursor, entries = await redis.hscan(keys.story_nums(), cursor, count=batch)
+        if entries:
+            items = [(str(n), str(i)) for n, i in entries.items()]  # type: ignore[union-attr]
+            async with redis.pipeline(transaction=False) as pipe:
+                for _num, story_id in items:
+                    pipe.exists(keys.story(story_id))
+                alive = await pipe.execute()
+            gone = [num for (num, _id), ok in zip(items, alive, strict=True) if not ok]
+            if gone:
+                await redis.hdel(keys.story_nums(), *gone)
+        if cursor == 0:
+            break
