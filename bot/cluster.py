@@ -4,9 +4,9 @@ Two levels, both only between stories published within ``window_hours`` of each 
 1. Reprint: near-identical text (Jaccard of stem 3-gram shingles, from bottom-k sketches)
    whose tags do not contradict and whose numbers, if both give some, overlap.
 2. Event: the tags agree (apps, countries and actions each intersect; a kind missing on one
-   side is a wildcard that raises the bar by ``missing_penalty``; "unblocked" never joins
-   "blocked") and the texts share enough evidence: names reduced to a Latin consonant key
-   ("Дурова" meets "Durov"), numbers, dates, weekdays; in one language, content stems.
+   side is a wildcard that raises the bar by ``missing_penalty``; a story tagged "unblocked"
+   joins only another one) and the texts share enough evidence: names reduced to a Latin
+   consonant key ("Дурова" meets "Durov"), numbers, dates, weekdays; in one language, stems.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ WEIGHTS: dict[str, float] = {
     "w": 0.5,  # a weekday
 }
 _PREFIXES = frozenset(f"{p}:" for p in WEIGHTS)
+# Restoring access is news of its own: it never joins a story that does not restore.
 _RESTORING = frozenset({"unblocked"})
-_RESTRICTING = frozenset({"blocked", "throttled", "shutdown", "vpn_ban", "removal"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,12 +333,6 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
     return max(resemblance(a, b), evidence(a, b))
 
 
-def _direction(actions: tuple[str, ...]) -> int:
-    restores = any(a in _RESTORING for a in actions)
-    restricts = any(a in _RESTRICTING for a in actions)
-    return (1 if restores else 0) - (1 if restricts else 0)
-
-
 def tag_agreement(a: Story, b: Story) -> int | None:
     """How many kinds of tag one side lacks (0 to 3), or None when the tags contradict."""
     missing = 0
@@ -348,7 +342,7 @@ def tag_agreement(a: Story, b: Story) -> int | None:
                 return None
         elif x or y:
             missing += 1
-    if _direction(a.actions) * _direction(b.actions) < 0:
+    if _RESTORING.isdisjoint(a.actions) != _RESTORING.isdisjoint(b.actions):
         return None
     return missing
 

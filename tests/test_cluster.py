@@ -180,6 +180,11 @@ def later(s: Story, hours: float, sid: str = "") -> Story:
         (RKN_YT, RKN_WA, "same template, different app"),
         (TG_IRAN, TG_RUSSIA, "same text, different country"),
         (DAGESTAN_BLOCKED, DAGESTAN_RESTORED, "blocked against unblocked"),
+        (
+            DAGESTAN_BLOCKED,
+            dataclasses.replace(DAGESTAN_RESTORED, actions=("unblocked", "blocked")),
+            "a restoration that also mentions the block is still a restoration",
+        ),
         (RKN_YT, later(RKN_YT, 24 * 21), "same app, country and action three weeks apart"),
         (YT_EN, later(YT_RU, 24 * 20), "same event family, weeks apart, across languages"),
         (TG_IRAN, DUROV_RU, "Iran's block against Russia's data demand"),
