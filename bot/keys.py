@@ -97,3 +97,24 @@ def lease(name: str) -> str:
 
 def sweep_cursor() -> str:
     return "cw:sweep:cursor"
+
+
+# Search ---------------------------------------------------------------------------------
+# Owned by bot/search.py. Every search key shares the hash tag {search}, so one Lua call can
+# read all weeks on Redis Cluster too. A bucket holds one week of postings: field = term,
+# value = packed 6-byte entries (binary: only that module's Lua scripts read or write them).
+
+
+def search_bucket(week: int) -> str:
+    """Hash: one week of the search index, term → packed postings; TTL of its last story."""
+    return f"cw:search:{{search}}:w{week}"
+
+
+def search_weeks() -> str:
+    """Sorted set: week numbers that have a search bucket, scored by the week's start."""
+    return "cw:search:{search}:weeks"
+
+
+def search_sweep_cursor() -> str:
+    """String: the week whose postings the search sweep checked last."""
+    return "cw:search:{search}:cursor"

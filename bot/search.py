@@ -1,0 +1,528 @@
+"""Full-text search over stored stories: a Redis index of our own (no modules).
+
+Index: one hash per week of publication (``keys.search_bucket``), field = term, value =
+packed 6-byte postings sorted by (minute in the week, story number); the low bit of each
+posting says the term is in the title. Terms are Snowball stems reduced to a shared root
+(``блокировки`` and ``заблокировал`` → ``блок``), filter terms ``app:…``, ``country:…``,
+``lang:…``, and ``*`` (every story of the week, for the sweep). A bucket lives as long as
+its longest-lived story; Lua scripts read and write it, so each step touches one key.
+
+Score: publication time plus up to one day for query words found in the title (a
+title match ranks as if published a day later); ties go to the higher story number.
+Buckets are read newest first and a scan stops once no older story can reach the page,
+so popular words cost little; an intersection that finds little reads every posting of
+its rarest word, up to a budget of 100,000 postings per query (Redis stays responsive).
+Pages end at result 1,000. Readers skip numbers whose story is gone; ``sweep`` drops
+expired weeks and, a week or more per call, postings of gone stories.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache, lru_cache
+from typing import cast
+
+from bot import keys
+from bot.models import Story
+from bot.storage import Redis
+from bot.stories import story_from_json
+from bot.text import fold, split_compound, stem, words
+
+log = logging.getLogger(__name__)
+
+WEEK = 7 * 86400
+TITLE_BONUS = 86400
+MAX_QUERY_CHARS = 256
+MAX_TERM_CHARS = 32
+LEAD_CHARS = 400
+"""A story without a summary is indexed on this much of its text instead."""
+_MAX_CANDIDATES = 1000
+_NUM_LIMIT = 2**31
+_ENTRY = struct.Struct(">HI")
+
+_STOP_WORDS = """
+a an the and or but of to in on at by for from with as is are was were be been being it its
+this that these those has have had not no if into over after about than then so can will
+would should could may might do does did he she they we you his her their our your them also
+up out said says via who which what when where how all more new и в во не что на с со как а
+то все так его но да к у же за бы по только ее от из ему уже или ни был была были быть до для
+мы их чем без под будет кто этот это эти того этого при об после над через про том тем также
+который которые которая которых свой своих он она они оно ли если еще может можно
+"""
+_ALIASES = {
+    "телегр": "telegram", "телеграм": "telegram", "телеграмм": "telegram",
+    "ватсап": "whatsapp", "вотсап": "whatsapp", "ютуб": "youtube", "твиттер": "twitter",
+    "вайбер": "viber", "инстагр": "instagram", "инстаграм": "instagram",
+    "фейсбук": "facebook", "впн": "vpn", "запрещ": "запрет", "censorship": "censor",
+}  # fmt: skip
+_RU_SUFFIXES: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("овк", "евк"), 1),  # блокировк → блокиров
+    (("ова", "ева"), 1),  # блокирова → блокиров
+    (("ован", "еван"), 2),  # требован → требов
+    (("ов", "ев"), 2),  # блокиров → блокир
+    (("ир",), 2),  # блокир → блок, цензурир → цензур
+    (("ен",), 2),  # замедлен → замедл
+    (("ац",), 2),  # регистрац → регистр
+    (("а", "я"), 1),  # замедля → замедл
+)
+_PREFIXES = ("пере", "раз", "рас", "при", "про", "за", "по", "от", "вы", "о", "un")
+_NEGATING = frozenset({"раз", "рас", "un"})
+"""Prefixes that turn a word around (unblock, decrypt): a search for them stays narrow."""
+_PREFIXED_ROOTS = frozenset({"блок", "медл", "регистр", "шифр", "треб", "штраф", "block", "ban"})
+_QUOTED = re.compile(r'"([^"]*)"|«([^»]*)»|“([^”]*)”')
+_FILTER = re.compile(r"^(app|country|lang):(.*)$", re.IGNORECASE)
+_APP = re.compile(r"^[\w.+-]{1,32}$")
+_CODE = re.compile(r"^[A-Za-z]{2}$")
+_EXAMPLES = {"app": "app:whatsapp", "country": "country:RU", "lang": "lang:ru"}
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A parsed query: every term and filter must match, and every phrase must appear."""
+
+    terms: tuple[str, ...]
+    filters: tuple[str, ...] = ()
+    phrases: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    stories: list[Story]
+    total_estimate: int
+    has_more: bool
+
+
+# Terms ------------------------------------------------------------------------------------
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    return frozenset(_STOP_WORDS.split())
+
+
+@lru_cache(maxsize=1 << 16)
+def roots(word: str, indexing: bool = False) -> tuple[str, ...]:
+    """Index terms of one folded word part; ``()`` for a stop word or a single letter.
+
+    ``за``/``по``/``о``… are dropped before a known root (заблокировал → блок). ``раз``,
+    ``рас`` and ``un`` reverse the meaning: a story saying ``разблокировали`` is indexed
+    under ``разблок`` and ``блок`` (someone searching blocks wants unblocks too), while a
+    search for ``разблокировка`` stays ``разблок``.
+    """
+    if len(word) < 2 or word in _stop_words():
+        return ()
+    root = stem(word)
+    root = _ALIASES.get(root, root)
+    if "а" <= root[0] <= "я":
+        for endings, cut in _RU_SUFFIXES:
+            if root.endswith(endings) and len(root) - cut >= 4:
+                root = root[:-cut]
+        root = _ALIASES.get(root, root)
+    for prefix in _PREFIXES:
+        bare = root[len(prefix) :]
+        if root.startswith(prefix) and bare in _PREFIXED_ROOTS:
+            if prefix not in _NEGATING:
+                return (bare,)
+            return (root, bare) if indexing else (root,)
+    return (root[:MAX_TERM_CHARS],)
+
+
+def _parts(text: str) -> list[str]:
+    return [p for w in words(text) for p in ((w,) if w.isalnum() else split_compound(w))]
+
+
+def sequence(text: str) -> tuple[str, ...]:
+    """The text as a run of roots, stop words kept: what phrases are matched against."""
+    return tuple((roots(part) or (part,))[0] for part in _parts(text))
+
+
+def indexed_body(story: Story) -> str:
+    return story.summary or story.text[:LEAD_CHARS]
+
+
+def document_terms(story: Story) -> dict[str, int]:
+    """Every term of ``story`` → 1 when it is in the title, else 0."""
+    terms = {root: 0 for part in _parts(indexed_body(story)) for root in roots(part, True)}
+    terms.update((root, 1) for part in _parts(story.title) for root in roots(part, True))
+    terms.update((f"app:{fold(app)}", 0) for app in story.apps)
+    terms.update((f"country:{code.upper()}", 0) for code in story.countries)
+    if story.lang:
+        terms[f"lang:{story.lang.lower()}"] = 0
+    terms["*"] = 0
+    return terms
+
+
+# Queries ----------------------------------------------------------------------------------
+
+
+def parse_query(text: str) -> Query:
+    """Terms, ``"quoted phrases"`` and ``app:``/``country:``/``lang:`` filters of ``text``."""
+    text = text.strip()
+    if len(text) > MAX_QUERY_CHARS:
+        raise ValueError(f"The query is {len(text)} characters long; the limit is 256.")
+    phrases: list[tuple[str, ...]] = []
+    plain: list[str] = []
+    for match in _QUOTED.finditer(text):
+        quoted = next(group for group in match.groups() if group is not None)
+        plain.append(quoted)
+        if len(run := sequence(quoted)) > 1:
+            phrases.append(run)
+    filters: list[str] = []
+    pending = ""
+    for token in _QUOTED.sub(" ", text).split():
+        if pending:
+            filters.append(_filter(pending, token))
+            pending = ""
+        elif found := _FILTER.match(token):
+            key, value = found.group(1).lower(), found.group(2)
+            if value:
+                filters.append(_filter(key, value))
+            else:
+                pending = key
+        else:
+            plain.append(token)
+    if pending:
+        raise ValueError(f"{pending}: needs a value, e.g. {_EXAMPLES[pending]}.")
+    terms = [root for chunk in plain for part in _parts(chunk) for root in roots(part)]
+    if not terms and not filters:
+        raise ValueError("Nothing to search for: add a word such as telegram or блокировка.")
+    return Query(tuple(dict.fromkeys(terms)), tuple(dict.fromkeys(filters)), tuple(phrases))
+
+
+def _filter(key: str, value: str) -> str:
+    value = value.strip(".,;")
+    if key == "app" and _APP.match(value):
+        app = fold(value)
+        return f"app:{_ALIASES.get(stem(app), app)}"
+    if key != "app" and _CODE.match(value):
+        return f"{key}:{value.upper() if key == 'country' else value.lower()}"
+    kind = "an app name" if key == "app" else "a two-letter code"
+    raise ValueError(f"{key}: takes {kind}, e.g. {_EXAMPLES[key]}.")
+
+
+def phrases_match(query: Query, story: Story) -> bool:
+    if not query.phrases:
+        return True
+    title, body = sequence(story.title), sequence(indexed_body(story))
+    return all(_contains(title, p) or _contains(body, p) for p in query.phrases)
+
+
+def _contains(run: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
+    size = len(phrase)
+    return any(run[i : i + size] == phrase for i in range(len(run) - size + 1))
+
+
+# Lua: one bucket per call -----------------------------------------------------------------
+
+# Lua: all search keys share one hash tag, so a call may touch several weeks ---------------
+
+_HELPERS = """
+local function key_at(s, i)
+  local a, b, c, d, e, f = s:byte(i * 6 - 5, i * 6)
+  local v = ((c * 256 + d) * 256 + e) * 256 + f
+  return (a * 256 + b) * 2147483648 + math.floor(v / 2), v % 2
+end
+local function seek(s, key, lo, hi)
+  while lo <= hi do
+    local mid = math.floor((lo + hi) / 2)
+    if key_at(s, mid) < key then lo = mid + 1 else hi = mid - 1 end
+  end
+  return lo
+end
+local function gallop(s, key, hi)
+  local lo, top, step = hi, hi, 1
+  while lo >= 1 and key_at(s, lo) >= key do
+    top, lo, step = lo - 1, lo - step, step * 2
+  end
+  return seek(s, key, math.max(lo + 1, 1), top)
+end
+"""
+_INDEX = """
+local ttl = tonumber(ARGV[1])
+for i = 4, #ARGV, 2 do
+  local s, add = redis.call('HGET', KEYS[1], ARGV[i]) or '', ARGV[i + 1]
+  local n = #s / 6
+  if n == 0 or key_at(add, 1) > key_at(s, n) then
+    redis.call('HSET', KEYS[1], ARGV[i], s .. add)
+  else
+    local out, from = {}, 1
+    for j = 1, #add / 6 do
+      local key = key_at(add, j)
+      local at = seek(s, key, from, n)
+      out[#out + 1] = s:sub(from * 6 - 5, at * 6 - 6) .. add:sub(j * 6 - 5, j * 6)
+      from = at
+      if at <= n and key_at(s, at) == key then from = at + 1 end
+    end
+    out[#out + 1] = s:sub(from * 6 - 5)
+    redis.call('HSET', KEYS[1], ARGV[i], table.concat(out))
+  end
+end
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+"""
+_REMOVE = """
+local key = tonumber(ARGV[1]) * 2147483648 + tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local s = redis.call('HGET', KEYS[1], ARGV[i])
+  if s then
+    local n = #s / 6
+    local at = seek(s, key, 1, n)
+    if at <= n and key_at(s, at) == key then
+      if n == 1 then redis.call('HDEL', KEYS[1], ARGV[i])
+      else redis.call('HSET', KEYS[1], ARGV[i], s:sub(1, at * 6 - 6) .. s:sub(at * 6 + 1)) end
+    end
+  end
+end
+"""
+_SEARCH = """
+local need, since, bonus, ntext = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+  tonumber(ARGV[4])
+local first, budget = 5 + #KEYS, 100000
+local top, estimate, matched, scanned = {}, 0, 0, 0
+local function unread(from)
+  for b = from, #KEYS do
+    local docs = redis.call('HSTRLEN', KEYS[b], '*') / 6
+    local least, product = docs, docs
+    for i = first, #ARGV do
+      local count = redis.call('HSTRLEN', KEYS[b], ARGV[i]) / 6
+      least = math.min(least, count)
+      if docs > 0 then product = product * count / docs end
+    end
+    if scanned > 0 then estimate = estimate + least * matched / scanned
+    else estimate = estimate + product end
+  end
+end
+local function scan(b, start)
+  local lists, small = {}, 0
+  for i = first, #ARGV do
+    local s = redis.call('HGET', KEYS[b], ARGV[i])
+    if not s then return end
+    lists[#lists + 1] = s
+    if small == 0 or #s < #lists[small] then small = #lists end
+  end
+  local s, his, bm, bs, left = lists[small], {}, 0, 0, 0
+  for i = 1, #lists do his[i] = #lists[i] / 6 end
+  for j = #s / 6, 1, -1 do
+    local key, flag = key_at(s, j)
+    local t = start + math.floor(key / 2147483648) * 60
+    if t < since then break end
+    if (#top >= need and top[need][1] > t + bonus) or scanned + bs >= budget then
+      left = j
+      break
+    end
+    bs = bs + 1
+    local hits, ok = (small <= ntext) and flag or 0, true
+    for i = 1, #lists do
+      if i ~= small then
+        local at, other, f = gallop(lists[i], key, his[i]), -1, 0
+        if at <= his[i] then other, f = key_at(lists[i], at) end
+        if other ~= key then his[i] = at - 1 ok = false break end
+        his[i] = at
+        if i <= ntext then hits = hits + f end
+      end
+    end
+    if ok then
+      bm = bm + 1
+      local score, num = t, key % 2147483648
+      if ntext > 0 then score = t + math.floor(bonus * hits / ntext) end
+      local pos = #top + 1
+      while pos > 1 and (top[pos - 1][1] < score or
+          (top[pos - 1][1] == score and top[pos - 1][2] < num)) do pos = pos - 1 end
+      if pos <= need then
+        table.insert(top, pos, {score, num})
+        top[need + 1] = nil
+      end
+    end
+  end
+  matched, scanned = matched + bm, scanned + bs
+  estimate = estimate + bm
+  if left > 0 and bs > 0 then estimate = estimate + left * bm / bs end
+end
+for b = 1, #KEYS do
+  local start = tonumber(ARGV[4 + b])
+  if (#top >= need and top[need][1] >= start + 604800 + bonus) or scanned >= budget then
+    unread(b)
+    break
+  end
+  scan(b, start)
+end
+local out = {math.floor(estimate + 0.5)}
+for _, e in ipairs(top) do out[#out + 1] = e[2] out[#out + 1] = e[1] end
+return out
+"""
+_NUMBERS = """
+local s, out = redis.call('HGET', KEYS[1], '*') or '', {}
+for j = 1, #s, 6 do
+  local m, v = struct.unpack('>I2I4', s, j)
+  out[#out + 1] = math.floor(v / 2)
+end
+return out
+"""
+_PURGE = """
+local dead = {}
+for i = 3, #ARGV do dead[tonumber(ARGV[i])] = true end
+local reply = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local items = reply[2]
+for i = 1, #items, 2 do
+  local s, kept = items[i + 1], {}
+  for j = 1, #s, 6 do
+    local m, v = struct.unpack('>I2I4', s, j)
+    if not dead[math.floor(v / 2)] then kept[#kept + 1] = s:sub(j, j + 5) end
+  end
+  if #kept == 0 then redis.call('HDEL', KEYS[1], items[i])
+  elseif #kept * 6 < #s then redis.call('HSET', KEYS[1], items[i], table.concat(kept)) end
+end
+return reply[1]
+"""
+
+
+def _place(story: Story, num: int) -> tuple[int, int]:
+    """(week, minute in the week) of a story's publication; checks the number's range."""
+    if not 0 < num < _NUM_LIMIT:
+        raise ValueError(f"story number {num} is out of the index's range")
+    seconds = int(story.published.timestamp())
+    week = seconds // WEEK
+    return week, (seconds - week * WEEK) // 60
+
+
+# Writing ----------------------------------------------------------------------------------
+
+
+async def index_story(redis: Redis, story: Story, num: int, ttl: int) -> None:
+    """Add ``story`` (number ``num``) to the index for ``ttl`` seconds; repeating is harmless."""
+    await index_stories(redis, [(story, num)], ttl)
+
+
+async def index_stories(redis: Redis, numbered: Sequence[tuple[Story, int]], ttl: int) -> None:
+    """Index many (story, number) pairs: one Lua call per week, each term written once."""
+    if ttl <= 0:
+        return
+    weeks: dict[int, dict[str, list[bytes]]] = {}
+    for story, num in numbered:
+        week, minute = _place(story, num)
+        postings = weeks.setdefault(week, {})
+        for term, in_title in document_terms(story).items():
+            postings.setdefault(term, []).append(_ENTRY.pack(minute, num * 2 + in_title))
+    script = redis.register_script(_HELPERS + _INDEX)
+    for week, postings in weeks.items():
+        args: list[bytes | str | int] = [ttl * 1000, week, week * WEEK]
+        for term, entries in postings.items():
+            entries.sort()  # big-endian (minute, number): byte order is index order
+            args += [term, b"".join(entries)]
+        await script(keys=[keys.search_bucket(week), keys.search_weeks()], args=args)
+
+
+async def remove_story(redis: Redis, story: Story, num: int) -> None:
+    """Take ``story`` out of the index (e.g. when it is deleted before it expires)."""
+    week, minute = _place(story, num)
+    script = redis.register_script(_HELPERS + _REMOVE)
+    await script(keys=[keys.search_bucket(week)], args=[minute, num, *document_terms(story)])
+
+
+async def sweep(redis: Redis, now: datetime, retention: float, weeks_checked: int = 1) -> int:
+    """Drop weeks older than ``retention``, and postings of gone stories from a few weeks.
+
+    Each call checks ``weeks_checked`` more live weeks, in turn, for stories gone from
+    storage (readers skip them meanwhile). Returns how many story postings were removed.
+    """
+    cutoff = now.timestamp() - retention
+    removed, live = 0, []
+    weeks = await redis.zrange(keys.search_weeks(), 0, -1, withscores=True)
+    for member, start in cast(list[tuple[str, float]], weeks):
+        key = keys.search_bucket(int(member))
+        if start + WEEK <= cutoff:
+            removed += int(await redis.hstrlen(key, "*")) // 6
+            await redis.delete(key)
+            await redis.zrem(keys.search_weeks(), member)
+        elif not await redis.exists(key):
+            await redis.zrem(keys.search_weeks(), member)
+        else:
+            live.append(int(member))
+    last = int(await redis.get(keys.search_sweep_cursor()) or 0)
+    turn = ([w for w in live if w > last] + [w for w in live if w <= last])[:weeks_checked]
+    for week in turn:
+        removed += await _purge_gone(redis, keys.search_bucket(week))
+    if turn:
+        await redis.set(keys.search_sweep_cursor(), turn[-1])
+    if removed:
+        log.info("search sweep removed %s postings of gone stories", removed)
+    return removed
+
+
+async def _purge_gone(redis: Redis, key: str, batch: int = 500) -> int:
+    numbers = [int(n) for n in await redis.register_script(_NUMBERS)(keys=[key])]
+    gone: list[int] = []
+    for at in range(0, len(numbers), batch):
+        chunk = numbers[at : at + batch]
+        ids = await _story_ids(redis, chunk)
+        async with redis.pipeline(transaction=False) as pipe:
+            for story_id in ids:
+                pipe.exists(keys.story(story_id))
+            alive = await pipe.execute()
+        gone += [n for n, ok in zip(chunk, alive, strict=True) if not ok]
+    if gone:
+        purge, cursor = redis.register_script(_PURGE), "0"
+        while True:
+            cursor = str(await purge(keys=[key], args=[cursor, max(batch // 10, 10), *gone]))
+            if cursor == "0":
+                break
+    return len(gone)
+
+
+# Reading ----------------------------------------------------------------------------------
+
+
+async def search(
+    redis: Redis,
+    query: Query,
+    *,
+    now: datetime,
+    limit: int = 10,
+    offset: int = 0,
+    window_days: int = 90,
+) -> SearchPage:
+    """One page of stories matching ``query`` published in the last ``window_days``."""
+    if limit < 1 or offset < 0 or offset + limit > _MAX_CANDIDATES:
+        raise ValueError(f"pages end at result {_MAX_CANDIDATES}; limit must be positive")
+    since = int(now.timestamp()) - window_days * 86400
+    weeks = range(int(now.timestamp()) // WEEK, since // WEEK - 1, -1)
+    args: list[str | int] = [0, since, TITLE_BONUS, len(query.terms)]
+    args += [week * WEEK for week in weeks] + [*query.terms, *query.filters]
+    script = redis.register_script(_HELPERS + _SEARCH)
+    want = need = offset + limit + 1
+    while True:
+        args[0] = need
+        reply = [int(n) for n in await script([keys.search_bucket(w) for w in weeks], args)]
+        found = await _verified(redis, query, reply[1::2])
+        if len(found) >= want or len(reply) // 2 < need or need >= _MAX_CANDIDATES:
+            break
+        need = min(need * 2 + limit, _MAX_CANDIDATES)
+    estimate = reply[0] * len(found) / max(len(reply) // 2, 1)
+    return SearchPage(
+        stories=found[offset : offset + limit],
+        total_estimate=max(round(estimate), len(found)),
+        has_more=len(found) > offset + limit and offset + 2 * limit <= _MAX_CANDIDATES,
+    )
+
+
+async def _verified(redis: Redis, query: Query, numbers: Sequence[int]) -> list[Story]:
+    """The stories of ``numbers`` still stored and containing the query's phrases."""
+    if not numbers:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for story_id in await _story_ids(redis, numbers):
+            pipe.hget(keys.story(story_id), "data")
+        records = await pipe.execute()
+    found = [story_from_json(record) for record in records if record]
+    return [story for story in found if phrases_match(query, story)]
+
+
+async def _story_ids(redis: Redis, numbers: Sequence[int]) -> list[str]:
+    """Story ids of ``numbers``; a number no longer known maps to an id that is never stored."""
+    ids = await redis.hmget(keys.story_nums(), [str(n) for n in numbers])
+    return [str(story_id) if story_id else "" for story_id in ids]
