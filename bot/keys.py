@@ -118,3 +118,18 @@ def search_weeks() -> str:
 def search_sweep_cursor() -> str:
     """String: the week whose postings the search sweep checked last."""
     return "cw:search:{search}:cursor"
+
+
+# Rate limits and leases ---
+# Owned by bot/ratelimit.py. Every Telegram rate key shares the hash tag {tg}, so the one Lua
+# call that checks and reserves a send slot works on Redis Cluster too. Leases use lease().
+
+
+def telegram_rate(scope: str) -> str:
+    """Sorted set: Telegram sends in a sliding window (``global``, ``chat:<id>``, ``group:…``)."""
+    return f"cw:rate:{{tg}}:{scope}"
+
+
+def telegram_pause() -> str:
+    """String with a TTL: every process holds its Telegram sends until it expires (after a 429)."""
+    return "cw:rate:{tg}:pause"
