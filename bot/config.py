@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from bot.durations import parse_duration
+from bot.durations import DURATION, parse_duration
 from bot.errors import ConfigError
+from bot.ooni import OoniSettings
 
 DEFAULT_CONFIG_NAME = "config.toml"
-DURATION = {"duration": True}
 T = TypeVar("T")
 
 
@@ -81,20 +81,6 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True, slots=True)
-class OoniConfig:
-    enabled: bool = False
-    base_url: str = "https://api.ooni.org"
-    countries: tuple[str, ...] = ("RU", "IR", "CN", "TR", "BY")
-    interval: float = field(default=3600.0, metadata=DURATION)
-    timeout: float = field(default=30.0, metadata=DURATION)
-    min_rate: float = 0.5
-    ratio: float = 3.0
-    min_measurements: int = 20
-    min_networks: int = 2
-    days_running: int = 2
-
-
-@dataclass(frozen=True, slots=True)
 class MetricsSettings:
     port: int = 0
     host: str = "127.0.0.1"
@@ -119,7 +105,7 @@ class Settings:
     polling: PollingSettings = PollingSettings()
     summarizer: SummarizerSettings = SummarizerSettings()
     delivery: DeliverySettings = DeliverySettings()
-    ooni: OoniConfig = OoniConfig()
+    ooni: OoniSettings = field(default_factory=OoniSettings)
     metrics: MetricsSettings = MetricsSettings()
     feeds: tuple[FeedConfig, ...] = ()
     config_path: Path | None = None
@@ -131,7 +117,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "polling": PollingSettings,
     "summarizer": SummarizerSettings,
     "delivery": DeliverySettings,
-    "ooni": OoniConfig,
+    "ooni": OoniSettings,
     "metrics": MetricsSettings,
 }
 
@@ -261,7 +247,7 @@ def _check_values(sections: Mapping[str, Any]) -> None:
         parse_clock(delivery.digest_time)
     except ValueError as e:
         raise ConfigError(f"delivery.digest_time: {e}") from e
-    ooni: OoniConfig = sections.get("ooni", OoniConfig())
+    ooni: OoniSettings = sections.get("ooni", OoniSettings())
     for cc in ooni.countries:
         if len(cc) != 2 or not cc.isalpha() or not cc.isupper():
             raise ConfigError(f"ooni.countries: {cc!r} is not a two-letter upper-case country code")
@@ -310,9 +296,7 @@ def _convert(value: Any, hint: Any, metadata: Mapping[str, Any], key: str) -> An
                 return parse_duration(value)
             except ValueError as e:
                 raise ConfigError(f"{key}: {e}") from e
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{key}: must be a duration like 30s, 10m, 2h or 1d")
+        raise ConfigError(f'{key}: must be a duration string like "30s", "10m", "2h" or "1d"')
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: must be true or false")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+DURATION = {"duration": True}
+"""Field metadata: this float field is seconds, written in the config as ``10m`` etc."""
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 

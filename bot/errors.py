@@ -31,9 +31,12 @@ class FeedError(CensorWireError):
 class FetchError(FeedError):
     """The HTTP side failed: network, status, size, timeout."""
 
-    def __init__(self, url: str, reason: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, url: str, reason: str, *, retry_after: float | None = None, status: int = 0
+    ) -> None:
         super().__init__(url, reason)
         self.retry_after = retry_after
+        self.status = status
 
 
 class ParseError(FeedError):

@@ -99,6 +99,59 @@ def sweep_cursor() -> str:
     return "cw:sweep:cursor"
 
 
+# Subscribers and delivery ---------------------------------------------------------------
+
+
+def subscription(chat_id: int) -> str:
+    """Hash: a chat's subscription record (``data`` JSON)."""
+    return f"cw:sub:{{{chat_id}}}"
+
+
+def sent_clusters(chat_id: int) -> str:
+    """Set: cluster ids already sent to a chat (digests and alerts), with a TTL."""
+    return f"cw:sent:{{{chat_id}}}"
+
+
+def chat_settings(chat_id: int) -> str:
+    """Hash: per-chat preferences kept even without a subscription (``lang``)."""
+    return f"cw:chat:{{{chat_id}}}"
+
+
+def subscribers() -> str:
+    """Set: chat ids with a subscription."""
+    return "cw:subs"
+
+
+def digest_due() -> str:
+    """Sorted set: chat id scored by its next digest time (unix seconds)."""
+    return "cw:due"
+
+
+def alert_chats() -> str:
+    """Set: chat ids that opted in to instant alerts."""
+    return "cw:alerts"
+
+
+def rate(scope: str) -> str:
+    """Sorted set: send times in a sliding window for a rate-limit scope."""
+    return f"cw:rate:{scope}"
+
+
+def user_rate(user_id: int) -> str:
+    """Sorted set: a user's recent command times (abuse limit)."""
+    return f"cw:urate:{user_id}"
+
+
+def button(token: str) -> str:
+    """Hash: state behind an inline button (callback data holds only ``token``)."""
+    return f"cw:btn:{token}"
+
+
+def admin_notices() -> str:
+    """Hash: last notified state per topic, so admins hear of a change once."""
+    return "cw:notices"
+
+
 # Search ---------------------------------------------------------------------------------
 # Owned by bot/search.py. Every search key shares the hash tag {search}, so one Lua call can
 # read all weeks on Redis Cluster too. A bucket holds one week of postings: field = term,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
 import aiohttp
 
+from bot.durations import DURATION
 from bot.errors import OoniError
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,8 @@ class OoniSettings:
     enabled: bool = False
     base_url: str = "https://api.ooni.org"
     countries: tuple[str, ...] = ("RU", "IR", "CN", "TR", "BY")
-    interval: float = 3600.0
-    timeout: float = 30.0
+    interval: float = field(default=3600.0, metadata=DURATION)
+    timeout: float = field(default=30.0, metadata=DURATION)
     days: int = 30
     min_rate: float = 0.5
     ratio: float = 3.0

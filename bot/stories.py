@@ -20,6 +20,8 @@ from bot.storage import Redis
 
 log = logging.getLogger(__name__)
 
+CLUSTER_SLACK = 2 * 86400
+
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[1], 'fp', ARGV[2], 'num', ARGV[3])
@@ -97,20 +99,42 @@ async def save_story(redis: Redis, story: Story, fingerprint: str, now: datetime
     return True
 
 
+async def save_stories(
+    redis: Redis, batch: Sequence[tuple[Story, str, int]], now: datetime
+) -> list[bool]:
+    """``save_story`` for many (story, fingerprint, ttl) at once, in three round trips."""
+    if not batch:
+        return []
+    last = int(await redis.incrby(keys.story_seq(), len(batch)))
+    numbers = range(last - len(batch) + 1, last + 1)
+    async with redis.pipeline(transaction=False) as pipe:
+        for (story, fp, ttl), num in zip(batch, numbers, strict=True):
+            pipe.eval(_CREATE, 1, keys.story(story.id), story_to_json(story), fp, num, ttl)
+        created = [bool(x) for x in await pipe.execute()]
+    async with redis.pipeline(transaction=False) as pipe:
+        for (story, _fp, ttl), num, new in zip(batch, numbers, created, strict=True):
+            if new:
+                _queue_indexes(pipe, story, num, now, ttl)
+        await pipe.execute()
+    return created
+
+
+def _queue_indexes(pipe: Any, story: Story, num: int, now: datetime, ttl: int) -> None:
+    cluster_id = story.cluster or story.id
+    pipe.set(keys.story_guid(story.feed_url, story.guid or story.url), story.id, ex=ttl)
+    pipe.zadd(keys.stories_by_time(), {story.id: story.published.timestamp()})
+    pipe.hset(keys.story_nums(), str(num), story.id)
+    pipe.zadd(keys.cluster(cluster_id), {story.id: story.published.timestamp()})
+    # Members are published within 48 hours of each other: the cluster outlives them all.
+    pipe.expire(keys.cluster(cluster_id), ttl + CLUSTER_SLACK)
+    pipe.zadd(keys.clusters_by_time(), {cluster_id: now.timestamp()}, gt=True)
+
+
 async def write_indexes(redis: Redis, story: Story, num: int, now: datetime, ttl: int) -> None:
     """The derived entries of one story; idempotent, so the sweep can repeat them."""
-    published = story.published.timestamp()
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.set(keys.story_guid(story.feed_url, story.guid or story.url), story.id, ex=ttl)
-        pipe.zadd(keys.stories_by_time(), {story.id: published})
-        pipe.hset(keys.story_nums(), str(num), story.id)
-        pipe.zadd(keys.cluster(story.cluster or story.id), {story.id: published})
-        pipe.expire(keys.cluster(story.cluster or story.id), ttl, gt=True)
-        pipe.zadd(keys.clusters_by_time(), {story.cluster or story.id: now.timestamp()}, gt=True)
+        _queue_indexes(pipe, story, num, now, ttl)
         await pipe.execute()
-    # A cluster key created just now has no TTL yet, and EXPIRE GT never sets a first one.
-    if await redis.ttl(keys.cluster(story.cluster or story.id)) == -1:
-        await redis.expire(keys.cluster(story.cluster or story.id), ttl)
 
 
 async def load_stories(redis: Redis, ids: Iterable[str]) -> list[Story]:

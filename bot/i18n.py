@@ -1,0 +1,327 @@
+"""The bot's own texts in English and Russian. Placeholders are filled with escaped values."""
+
+from __future__ import annotations
+
+import html
+from typing import Final
+
+LANGS: Final = ("en", "ru")
+
+_EN: Final[dict[str, str]] = {
+    "welcome": (
+        "<b>CensorWire</b> follows messenger blocking and internet censorship: apps blocked, "
+        "throttled or banned, regulators demanding user data, shutdowns, VPN bans.\n\n"
+        "I read news feeds in English and Russian, keep only stories on this topic, group the "
+        "same event from several outlets and send you a short digest.\n\n"
+        "Subscribe to everything, or narrow it down below. /help lists every command."
+    ),
+    "help": (
+        "<b>Commands</b>\n"
+        "/subscribe — daily digest of everything; or with filters: "
+        "<code>/subscribe telegram whatsapp RU lang:ru</code>\n"
+        "/settings — filters, digest or instant alerts, digest time, time zone\n"
+        "/latest — newest events: <code>/latest 10</code>, <code>/latest telegram RU</code>\n"
+        "/search — find stories: <code>/search блокировка telegram</code>, "
+        '<code>/search "decryption keys" country:RU</code>\n'
+        "/status — measured blocking from OONI: <code>/status RU</code>\n"
+        "/sources — the feeds I read and their health\n"
+        "/language — English or Russian\n"
+        "/timezone — set your zone: <code>/timezone Europe/Berlin</code>\n"
+        "/unsubscribe — stop everything and delete this chat's data\n\n"
+        "Filters: app names (<code>telegram</code>, <code>whatsapp</code>, <code>signal</code>, "
+        "<code>youtube</code>…), two-letter country codes (<code>RU</code>, <code>IR</code>, "
+        "<code>TR</code>…) and story languages (<code>lang:ru</code>). "
+        "A channel is subscribed from a private chat: <code>/subscribe @channel</code>."
+    ),
+    "help_admin": (
+        "\n\n<b>Admin</b>\n/stats — subscribers, stories, feeds\n"
+        "/feeds — list; <code>/feeds add URL</code>, <code>/feeds remove N</code>, "
+        "<code>/feeds pause N</code>, <code>/feeds resume N</code>, "
+        "<code>/feeds export</code>; send an .opml file to import\n"
+        "/broadcast TEXT — announcement to every subscriber (with a preview); "
+        "/broadcast_cancel"
+    ),
+    "subscribed": "✅ Subscribed. {what}\nDelivery: {mode}, {time} ({tz}).",
+    "subscribed_narrow": "You can narrow it down:",
+    "filters_all": "All stories on the topic.",
+    "filters_some": "Only: {filters}.",
+    "bad_filters": (
+        "I don't know these filters: {bad}. Use app names (telegram, whatsapp…), two-letter "
+        "country codes (RU, IR…) or lang:ru / lang:en."
+    ),
+    "unsubscribed": (
+        "Unsubscribed. I deleted everything I kept for this chat. /subscribe to come back."
+    ),
+    "not_subscribed": "This chat is not subscribed. /subscribe to start.",
+    "settings": (
+        "<b>Settings</b>\nApps: {apps}\nCountries: {countries}\nStory languages: {langs}\n"
+        "Delivery: {mode}\nDigest time: {time} ({tz})\nLanguage: {language}"
+    ),
+    "any": "any",
+    "mode_digest": "daily digest",
+    "mode_alerts": "instant alerts",
+    "mode_both": "digest and instant alerts",
+    "btn_subscribe": "✅ Subscribe to everything",
+    "btn_apps": "📱 Apps",
+    "btn_countries": "🌍 Countries",
+    "btn_langs": "🗣 Story languages",
+    "btn_mode": "🔔 Delivery",
+    "btn_time": "🕘 Digest time",
+    "btn_tz": "🌐 Time zone",
+    "btn_lang": "🔤 Language",
+    "btn_back": "‹ Back",
+    "btn_all": "Any",
+    "btn_more": "More ›",
+    "btn_prev": "‹ Newer",
+    "btn_confirm": "✅ Send to everyone",
+    "btn_cancel": "✖ Cancel",
+    "pick_apps": "Which apps? Tap to switch; none means all.",
+    "pick_countries": "Which countries? Tap to switch; none means all.",
+    "pick_langs": "Stories in which languages? None means all.",
+    "pick_mode": "How should I deliver?",
+    "pick_time": "When should the daily digest arrive (your local time)?",
+    "pick_tz": "Your time zone? Or type it: <code>/timezone Europe/Berlin</code>",
+    "pick_lang": "Language of the bot:",
+    "saved": "Saved.",
+    "stale_button": "This button is out of date.",
+    "subscribe_first": "Subscribe first: /subscribe",
+    "latest_empty": "No events yet for these filters. I'll have more after the next poll.",
+    "search_usage": (
+        "What should I look for? <code>/search блокировка telegram</code>, "
+        '<code>/search "decryption keys"</code>, <code>/search whatsapp country:IR</code>'
+    ),
+    "search_bad": "I can't search for that: {reason}",
+    "search_none": "Nothing found for <b>{query}</b>.",
+    "search_head": "🔎 <b>{query}</b>: results {first}–{last}{more}",
+    "search_more": " of many",
+    "sources_head": "<b>Sources</b> ({count}): {ok} working, {failing} failing",
+    "language_set": "I'll speak English here.",
+    "timezone_set": "Time zone set to {tz}. Next digest: {when}.",
+    "timezone_bad": (
+        "I don't know the time zone {tz}. Use a name like Europe/Moscow, Asia/Tehran or UTC."
+    ),
+    "timezone_usage": "Type your zone like this: <code>/timezone Europe/Berlin</code>",
+    "unknown_command": "I don't know that command. /help lists what I can do.",
+    "plain_text": "I answer commands. Try /latest, /search or /help.",
+    "slow_down": "Too many commands at once. Please wait a minute.",
+    "admin_only": "Sorry, that command is for the bot's administrators.",
+    "group_admin_only": "Only this group's admins can change its subscription.",
+    "channel_usage": "Send <code>/subscribe @channel</code> in a private chat with me.",
+    "channel_unknown": "I can't find {channel}. Add me to the channel as an admin first.",
+    "channel_not_admin": "You need to be an admin of {channel} to subscribe it.",
+    "channel_bot_not_admin": "Add me to {channel} as an admin who can post, then try again.",
+    "channel_subscribed": "✅ {channel} is subscribed. {what}",
+    "group_added": (
+        "Hello! I post news about messenger blocking and censorship. "
+        "An admin can /subscribe this group."
+    ),
+    "stats": (
+        "<b>Stats</b>\nSubscribers: {subs} ({kinds})\nLanguages: {langs}\n"
+        "Stories stored: {stories}\nFeeds: {ok} ok, {failing} failing, {paused} paused\n"
+        "Last poll: {last_poll}"
+    ),
+    "feeds_head": "<b>Feeds</b> ({count})",
+    "feed_added": "Added {url} ({entries} entries read).",
+    "feed_add_failed": "I couldn't read {url}: {reason}. Nothing was added.",
+    "feed_removed": "Removed {url}.",
+    "feed_paused": "Paused {url}.",
+    "feed_resumed": "Resumed {url}.",
+    "feed_unknown": "No feed {which}. See /feeds for the numbers.",
+    "feeds_usage": (
+        "<code>/feeds add URL</code>, <code>/feeds remove N</code>, <code>/feeds pause N</code>, "
+        "<code>/feeds resume N</code>, <code>/feeds export</code>"
+    ),
+    "opml_imported": "Imported {added} feeds from the OPML file ({skipped} already known).",
+    "opml_bad": "That file isn't OPML I can read: {reason}",
+    "feed_failing": "⚠️ Feed failing: {name} ({url})\n{reason}",
+    "feed_recovered": "✅ Feed working again: {name} ({url})",
+    "feed_disabled": "⛔ Feed gone (HTTP 410), disabled: {name} ({url})",
+    "query_too_long": "at most 256 characters, please",
+    "never": "never",
+}
+
+_RU: Final[dict[str, str]] = {
+    "welcome": (
+        "<b>CensorWire</b> следит за блокировками мессенджеров и интернет-цензурой: блокировки, "
+        "замедление и запреты приложений, требования регуляторов выдать данные, отключения "
+        "интернета, запреты VPN.\n\n"
+        "Я читаю новостные ленты на русском и английском, оставляю только истории по теме, "
+        "объединяю одно событие из разных источников и присылаю короткий дайджест.\n\n"
+        "Подпишитесь на всё или выберите, что интересно. /help — все команды."
+    ),
+    "help": (
+        "<b>Команды</b>\n"
+        "/subscribe — ежедневный дайджест обо всём; или с фильтрами: "
+        "<code>/subscribe telegram whatsapp RU lang:ru</code>\n"
+        "/settings — фильтры, дайджест или мгновенные оповещения, время, часовой пояс\n"
+        "/latest — последние события: <code>/latest 10</code>, <code>/latest telegram RU</code>\n"
+        "/search — поиск: <code>/search блокировка telegram</code>, "
+        '<code>/search "ключи шифрования" country:RU</code>\n'
+        "/status — измерения блокировок OONI: <code>/status RU</code>\n"
+        "/sources — ленты, которые я читаю, и их состояние\n"
+        "/language — русский или английский\n"
+        "/timezone — часовой пояс: <code>/timezone Europe/Moscow</code>\n"
+        "/unsubscribe — отписаться и удалить данные этого чата\n\n"
+        "Фильтры: названия приложений (<code>telegram</code>, <code>whatsapp</code>, "
+        "<code>signal</code>, <code>youtube</code>…), коды стран из двух букв (<code>RU</code>, "
+        "<code>IR</code>, <code>TR</code>…) и язык историй (<code>lang:ru</code>). "
+        "Канал подписывают из личного чата: <code>/subscribe @channel</code>."
+    ),
+    "help_admin": (
+        "\n\n<b>Администратору</b>\n/stats — подписчики, истории, ленты\n"
+        "/feeds — список; <code>/feeds add URL</code>, <code>/feeds remove N</code>, "
+        "<code>/feeds pause N</code>, <code>/feeds resume N</code>, "
+        "<code>/feeds export</code>; пришлите файл .opml для импорта\n"
+        "/broadcast ТЕКСТ — объявление всем подписчикам (с предпросмотром); /broadcast_cancel"
+    ),
+    "subscribed": "✅ Подписка оформлена. {what}\nДоставка: {mode}, {time} ({tz}).",
+    "subscribed_narrow": "Можно сузить:",
+    "filters_all": "Все истории по теме.",
+    "filters_some": "Только: {filters}.",
+    "bad_filters": (
+        "Не понимаю фильтры: {bad}. Используйте названия приложений (telegram, whatsapp…), "
+        "коды стран из двух букв (RU, IR…) или lang:ru / lang:en."
+    ),
+    "unsubscribed": "Подписка отменена, все данные этого чата удалены. /subscribe — вернуться.",
+    "not_subscribed": "Этот чат не подписан. /subscribe — подписаться.",
+    "settings": (
+        "<b>Настройки</b>\nПриложения: {apps}\nСтраны: {countries}\nЯзыки историй: {langs}\n"
+        "Доставка: {mode}\nВремя дайджеста: {time} ({tz})\nЯзык: {language}"
+    ),
+    "any": "любые",
+    "mode_digest": "ежедневный дайджест",
+    "mode_alerts": "мгновенные оповещения",
+    "mode_both": "дайджест и мгновенные оповещения",
+    "btn_subscribe": "✅ Подписаться на всё",
+    "btn_apps": "📱 Приложения",
+    "btn_countries": "🌍 Страны",
+    "btn_langs": "🗣 Языки историй",
+    "btn_mode": "🔔 Доставка",
+    "btn_time": "🕘 Время дайджеста",
+    "btn_tz": "🌐 Часовой пояс",
+    "btn_lang": "🔤 Язык",
+    "btn_back": "‹ Назад",
+    "btn_all": "Любые",
+    "btn_more": "Дальше ›",
+    "btn_prev": "‹ Новее",
+    "btn_confirm": "✅ Отправить всем",
+    "btn_cancel": "✖ Отмена",
+    "pick_apps": "Какие приложения? Нажмите, чтобы включить или выключить; ничего — значит все.",
+    "pick_countries": "Какие страны? Нажмите, чтобы включить или выключить; ничего — значит все.",
+    "pick_langs": "Истории на каких языках? Ничего — значит все.",
+    "pick_mode": "Как доставлять?",
+    "pick_time": "Когда присылать ежедневный дайджест (по вашему времени)?",
+    "pick_tz": "Ваш часовой пояс? Или напишите: <code>/timezone Europe/Moscow</code>",
+    "pick_lang": "Язык бота:",
+    "saved": "Сохранено.",
+    "stale_button": "Эта кнопка устарела.",
+    "subscribe_first": "Сначала подпишитесь: /subscribe",
+    "latest_empty": (
+        "По этим фильтрам событий пока нет. Новые появятся после следующего опроса лент."
+    ),
+    "search_usage": (
+        "Что искать? <code>/search блокировка telegram</code>, "
+        '<code>/search "ключи шифрования"</code>, <code>/search whatsapp country:IR</code>'
+    ),
+    "search_bad": "Не могу это найти: {reason}",
+    "search_none": "По запросу <b>{query}</b> ничего не нашлось.",
+    "search_head": "🔎 <b>{query}</b>: результаты {first}–{last}{more}",
+    "search_more": " из многих",
+    "sources_head": "<b>Источники</b> ({count}): работают {ok}, с ошибками {failing}",
+    "language_set": "Буду говорить по-русски.",
+    "timezone_set": "Часовой пояс: {tz}. Следующий дайджест: {when}.",
+    "timezone_bad": (
+        "Не знаю часовой пояс {tz}. Укажите название вроде Europe/Moscow, Asia/Tehran или UTC."
+    ),
+    "timezone_usage": "Напишите пояс так: <code>/timezone Europe/Moscow</code>",
+    "unknown_command": "Не знаю такой команды. /help — что я умею.",
+    "plain_text": "Я отвечаю на команды. Попробуйте /latest, /search или /help.",
+    "slow_down": "Слишком много команд подряд. Подождите минуту.",
+    "admin_only": "Извините, эта команда только для администраторов бота.",
+    "group_admin_only": "Менять подписку группы могут только её администраторы.",
+    "channel_usage": "Отправьте <code>/subscribe @channel</code> мне в личном чате.",
+    "channel_unknown": "Не нахожу {channel}. Сначала добавьте меня в канал администратором.",
+    "channel_not_admin": "Чтобы подписать {channel}, нужно быть его администратором.",
+    "channel_bot_not_admin": "Добавьте меня в {channel} администратором с правом публикации.",
+    "channel_subscribed": "✅ {channel} подписан. {what}",
+    "group_added": (
+        "Здравствуйте! Я публикую новости о блокировках мессенджеров и цензуре. "
+        "Администратор может подписать группу командой /subscribe."
+    ),
+    "stats": (
+        "<b>Статистика</b>\nПодписчики: {subs} ({kinds})\nЯзыки: {langs}\n"
+        "Историй в базе: {stories}\nЛенты: работают {ok}, с ошибками {failing}, "
+        "на паузе {paused}\nПоследний опрос: {last_poll}"
+    ),
+    "feeds_head": "<b>Ленты</b> ({count})",
+    "feed_added": "Добавлена {url} (прочитано записей: {entries}).",
+    "feed_add_failed": "Не удалось прочитать {url}: {reason}. Ничего не добавлено.",
+    "feed_removed": "Удалена {url}.",
+    "feed_paused": "На паузе: {url}.",
+    "feed_resumed": "Снова читается: {url}.",
+    "feed_unknown": "Нет ленты {which}. Номера — в /feeds.",
+    "feeds_usage": (
+        "<code>/feeds add URL</code>, <code>/feeds remove N</code>, <code>/feeds pause N</code>, "
+        "<code>/feeds resume N</code>, <code>/feeds export</code>"
+    ),
+    "opml_imported": "Импортировано лент из OPML: {added} (уже были: {skipped}).",
+    "opml_bad": "Не могу прочитать этот файл как OPML: {reason}",
+    "feed_failing": "⚠️ Лента с ошибками: {name} ({url})\n{reason}",
+    "feed_recovered": "✅ Лента снова работает: {name} ({url})",
+    "feed_disabled": "⛔ Лента удалена издателем (HTTP 410), отключена: {name} ({url})",
+    "query_too_long": "не больше 256 символов",
+    "never": "ещё не было",
+}
+
+_CATALOG: Final = {"en": _EN, "ru": _RU}
+
+COMMANDS: Final[dict[str, list[tuple[str, str]]]] = {
+    "en": [
+        ("subscribe", "Daily digest; filters: telegram RU lang:ru"),
+        ("latest", "Newest events"),
+        ("search", "Search stories"),
+        ("settings", "Filters, delivery, time, zone"),
+        ("status", "Measured blocking (OONI) in a country"),
+        ("sources", "Feeds and their health"),
+        ("language", "English or Russian"),
+        ("help", "All commands with examples"),
+        ("unsubscribe", "Stop and delete this chat's data"),
+    ],
+    "ru": [
+        ("subscribe", "Ежедневный дайджест; фильтры: telegram RU lang:ru"),
+        ("latest", "Последние события"),
+        ("search", "Поиск по историям"),
+        ("settings", "Фильтры, доставка, время, пояс"),
+        ("status", "Измерения блокировок OONI в стране"),
+        ("sources", "Ленты и их состояние"),
+        ("language", "Русский или английский"),
+        ("help", "Все команды с примерами"),
+        ("unsubscribe", "Отписаться и удалить данные"),
+    ],
+}
+
+
+def pick_lang(code: str | None) -> str:
+    """The bot language for a Telegram ``language_code``: Russian for ru/uk/be/kk, else English."""
+    if code and code.split("-")[0].lower() in ("ru", "uk", "be", "kk"):
+        return "ru"
+    return "en"
+
+
+def t(lang: str, key: str, **values: object) -> str:
+    """The text ``key`` in ``lang``; values are HTML-escaped unless wrapped in ``Raw``."""
+    catalog = _CATALOG.get(lang, _EN)
+    template = catalog.get(key) or _EN[key]
+    if not values:
+        return template
+    escaped = {k: v.text if isinstance(v, Raw) else html.escape(str(v)) for k, v in values.items()}
+    return template.format(**escaped)
+
+
+class Raw:
+    """A value already in Telegram HTML, inserted into a text as it is."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
