@@ -154,22 +154,23 @@ def admin_notices() -> str:
 
 # Search ---------------------------------------------------------------------------------
 # Owned by bot/search.py. Every search key shares the hash tag {search}, so one Lua call can
-# read all weeks on Redis Cluster too. A bucket holds one week of postings: field = term,
-# value = packed 6-byte entries (binary: only that module's Lua scripts read or write them).
+# read all weeks on Redis Cluster too. A bucket holds one week of one language group's
+# postings: field = term, value = packed 6-byte entries (binary: only that module's Lua
+# scripts read or write them).
 
 
-def search_bucket(week: int) -> str:
-    """Hash: one week of the search index, term → packed postings; TTL of its last story."""
-    return f"cw:search:{{search}}:w{week}"
+def search_bucket(week: int, part: str) -> str:
+    """Hash: a week of the search index for ``part`` (en, ru, xx), term → packed postings."""
+    return f"cw:search:{{search}}:w{week}:{part}"
 
 
-def search_weeks() -> str:
-    """Sorted set: week numbers that have a search bucket, scored by the week's start."""
-    return "cw:search:{search}:weeks"
+def search_buckets() -> str:
+    """Sorted set: the key of every search bucket, scored by the start of its week."""
+    return "cw:search:{search}:buckets"
 
 
 def search_sweep_cursor() -> str:
-    """String: the week whose postings the search sweep checked last."""
+    """String: the bucket key whose postings the search sweep checked last."""
     return "cw:search:{search}:cursor"
 
 

@@ -1,11 +1,13 @@
 """Full-text search over stored stories: a Redis index of our own (no modules).
 
-Index: one hash per week of publication (``keys.search_bucket``), field = term, value =
-packed 6-byte postings sorted by (minute in the week, story number); the low bit of each
-posting says the term is in the title. Terms are Snowball stems reduced to a shared root
-(``блокировки`` and ``заблокировал`` → ``блок``), filter terms ``app:…``, ``country:…``,
-``lang:…``, and ``*`` (every story of the week, for the sweep). A bucket lives as long as
-its longest-lived story; Lua scripts read and write it, so each step touches one key.
+Index: one hash per week of publication and language group (en, ru, anything else:
+``keys.search_bucket``), field = term, value = packed 6-byte postings sorted by (minute in
+the week, story number); the low bit of each posting says the term is in the title.
+Terms are Snowball stems reduced to a shared root (``блокировки`` and ``заблокировал`` →
+``блок``), filter terms ``app:…``, ``country:…``, ``lang:…``, and ``*`` (every story of
+the bucket, for the sweep). Language groups keep common English and Russian words from
+ever being intersected. A bucket lives as long as its longest-lived story; Lua scripts
+read and write the buckets, which share one hash tag (Redis Cluster runs them too).
 
 Score: publication time plus up to one day for query words found in the title (a
 title match ranks as if published a day later); ties go to the higher story number.
@@ -44,6 +46,7 @@ LEAD_CHARS = 400
 _MAX_CANDIDATES = 1000
 _NUM_LIMIT = 2**31
 _ENTRY = struct.Struct(">HI")
+_PARTS = ("en", "ru", "xx")
 
 _STOP_WORDS = """
 a an the and or but of to in on at by for from with as is are was were be been being it its
@@ -244,7 +247,7 @@ end
 """
 _INDEX = """
 local ttl = tonumber(ARGV[1])
-for i = 4, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local s, add = redis.call('HGET', KEYS[1], ARGV[i]) or '', ARGV[i + 1]
   local n = #s / 6
   if n == 0 or key_at(add, 1) > key_at(s, n) then
@@ -263,7 +266,7 @@ for i = 4, #ARGV, 2 do
   end
 end
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], KEYS[1])
 """
 _REMOVE = """
 local key = tonumber(ARGV[1]) * 2147483648 + tonumber(ARGV[2])
@@ -381,6 +384,11 @@ return reply[1]
 """
 
 
+def _part(lang: str) -> str:
+    """The language group of a story's bucket."""
+    return lang if lang in _PARTS else "xx"
+
+
 def _place(story: Story, num: int) -> tuple[int, int]:
     """(week, minute in the week) of a story's publication; checks the number's range."""
     if not 0 < num < _NUM_LIMIT:
@@ -402,51 +410,52 @@ async def index_stories(redis: Redis, numbered: Sequence[tuple[Story, int]], ttl
     """Index many (story, number) pairs: one Lua call per week, each term written once."""
     if ttl <= 0:
         return
-    weeks: dict[int, dict[str, list[bytes]]] = {}
+    buckets: dict[tuple[int, str], dict[str, list[bytes]]] = {}
     for story, num in numbered:
         week, minute = _place(story, num)
-        postings = weeks.setdefault(week, {})
+        postings = buckets.setdefault((week, _part(story.lang)), {})
         for term, in_title in document_terms(story).items():
             postings.setdefault(term, []).append(_ENTRY.pack(minute, num * 2 + in_title))
     script = redis.register_script(_HELPERS + _INDEX)
-    for week, postings in weeks.items():
-        args: list[bytes | str | int] = [ttl * 1000, week, week * WEEK]
+    for (week, part), postings in buckets.items():
+        args: list[bytes | str | int] = [ttl * 1000, week * WEEK]
         for term, entries in postings.items():
             entries.sort()  # big-endian (minute, number): byte order is index order
             args += [term, b"".join(entries)]
-        await script(keys=[keys.search_bucket(week), keys.search_weeks()], args=args)
+        await script(keys=[keys.search_bucket(week, part), keys.search_buckets()], args=args)
 
 
 async def remove_story(redis: Redis, story: Story, num: int) -> None:
     """Take ``story`` out of the index (e.g. when it is deleted before it expires)."""
     week, minute = _place(story, num)
     script = redis.register_script(_HELPERS + _REMOVE)
-    await script(keys=[keys.search_bucket(week)], args=[minute, num, *document_terms(story)])
+    bucket = keys.search_bucket(week, _part(story.lang))
+    await script(keys=[bucket], args=[minute, num, *document_terms(story)])
 
 
-async def sweep(redis: Redis, now: datetime, retention: float, weeks_checked: int = 1) -> int:
-    """Drop weeks older than ``retention``, and postings of gone stories from a few weeks.
+async def sweep(redis: Redis, now: datetime, retention: float, buckets_checked: int = 2) -> int:
+    """Drop weeks older than ``retention``, and postings of gone stories from a few buckets.
 
-    Each call checks ``weeks_checked`` more live weeks, in turn, for stories gone from
+    Each call checks ``buckets_checked`` more live buckets, in turn, for stories gone from
     storage (readers skip them meanwhile). Returns how many story postings were removed.
     """
     cutoff = now.timestamp() - retention
     removed, live = 0, []
-    weeks = await redis.zrange(keys.search_weeks(), 0, -1, withscores=True)
-    for member, start in cast(list[tuple[str, float]], weeks):
-        key = keys.search_bucket(int(member))
+    registry = await redis.zrange(keys.search_buckets(), 0, -1, withscores=True)
+    for key, start in cast(list[tuple[str, float]], registry):
         if start + WEEK <= cutoff:
             removed += int(await redis.hstrlen(key, "*")) // 6
             await redis.delete(key)
-            await redis.zrem(keys.search_weeks(), member)
+            await redis.zrem(keys.search_buckets(), key)
         elif not await redis.exists(key):
-            await redis.zrem(keys.search_weeks(), member)
+            await redis.zrem(keys.search_buckets(), key)
         else:
-            live.append(int(member))
-    last = int(await redis.get(keys.search_sweep_cursor()) or 0)
-    turn = ([w for w in live if w > last] + [w for w in live if w <= last])[:weeks_checked]
-    for week in turn:
-        removed += await _purge_gone(redis, keys.search_bucket(week))
+            live.append(key)
+    last = await redis.get(keys.search_sweep_cursor())
+    at = live.index(last) + 1 if last in live else 0
+    turn = (live[at:] + live[:at])[:buckets_checked]
+    for key in turn:
+        removed += await _purge_gone(redis, key)
     if turn:
         await redis.set(keys.search_sweep_cursor(), turn[-1])
     if removed:
@@ -490,14 +499,21 @@ async def search(
     if limit < 1 or offset < 0 or offset + limit > _MAX_CANDIDATES:
         raise ValueError(f"pages end at result {_MAX_CANDIDATES}; limit must be positive")
     since = int(now.timestamp()) - window_days * 86400
-    weeks = range(int(now.timestamp()) // WEEK, since // WEEK - 1, -1)
+    langs = {f[5:] for f in query.filters if f.startswith("lang:")}
+    parts = [p for p in _PARTS if not langs or p in {_part(lang) for lang in langs}]
+    buckets = [
+        (week, part)
+        for week in range(int(now.timestamp()) // WEEK, since // WEEK - 1, -1)
+        for part in parts
+    ]
     args: list[str | int] = [0, since, TITLE_BONUS, len(query.terms)]
-    args += [week * WEEK for week in weeks] + [*query.terms, *query.filters]
+    args += [week * WEEK for week, _ in buckets] + [*query.terms, *query.filters]
+    bucket_keys = [keys.search_bucket(week, part) for week, part in buckets]
     script = redis.register_script(_HELPERS + _SEARCH)
     want = need = offset + limit + 1
     while True:
         args[0] = need
-        reply = [int(n) for n in await script([keys.search_bucket(w) for w in weeks], args)]
+        reply = [int(n) for n in await script(bucket_keys, args)]
         found = await _verified(redis, query, reply[1::2])
         if len(found) >= want or len(reply) // 2 < need or need >= _MAX_CANDIDATES:
             break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -272,7 +273,7 @@ async def test_sweep_drops_expired_weeks_and_gone_stories(redis: aioredis.Redis)
     await redis.delete(keys.story(gone.id))
     old_week = int(old.published.timestamp()) // search.WEEK
     assert await search.sweep(redis, NOW, 90 * DAY) == 2
-    assert not await redis.exists(keys.search_bucket(old_week))
+    assert not await redis.exists(keys.search_bucket(old_week, "en"))
     assert await search.sweep(redis, NOW, 90 * DAY) == 0
     assert await find(redis, "line", window_days=365) == ["s3"]
 
@@ -290,3 +291,50 @@ async def test_hostile_queries_just_find_nothing(redis: aioredis.Redis, text: st
     await put(redis, make_story(1, "Telegram blocked", apps=("telegram",)))
     expected = ["s1"] if text == "*telegram*" else []
     assert await find(redis, text) == expected
+
+
+async def test_pages_match_a_plain_scan_of_every_story(redis: aioredis.Redis) -> None:
+    """Early stopping across weeks returns exactly what scoring every story would."""
+    rng = random.Random(2018)
+    vocab = ["telegram", "blocked", "court", "vpn", "signal", "throttled", "fines", "iran"]
+    corpus = [
+        make_story(
+            n,
+            " ".join(rng.sample(vocab, 2)),
+            " ".join(rng.sample(vocab, 3)),
+            published=NOW - timedelta(minutes=rng.randrange(100 * 24 * 60)),
+            apps=(rng.choice(["telegram", "signal"]),),
+            lang=rng.choice(["en", "ru", "uk"]),
+        )
+        for n in range(1, 301)
+    ]
+    numbered = list(zip(corpus, range(1, 301), strict=True))
+    await stories_only(redis, numbered)
+    await search.index_stories(redis, numbered, TTL)
+    await search.index_stories(redis, numbered[:50], TTL)  # repeating changes nothing
+    since = NOW.timestamp() - 90 * DAY
+    for _ in range(40):
+        words_asked = rng.sample(vocab, rng.randint(1, 2))
+        text = " ".join(words_asked + rng.sample(["", "app:signal", "lang:uk", "lang:ru"], 1))
+        offset = rng.choice([0, 3, 9])
+        query = parse_query(text.strip())
+        expected = []
+        for story, num in numbered:
+            terms = search.document_terms(story)
+            minute = int(story.published.timestamp()) // 60 * 60
+            if minute >= since and all(t in terms for t in query.terms + query.filters):
+                title_share = sum(terms[t] for t in query.terms) / len(query.terms)
+                expected.append((minute + int(DAY * title_share), num, story.id))
+        expected.sort(reverse=True)
+        page = await search.search(redis, query, now=NOW, limit=4, offset=offset)
+        assert [s.id for s in page.stories] == [i for *_, i in expected[offset : offset + 4]]
+        assert page.has_more == (len(expected) > offset + 4)
+
+
+async def stories_only(redis: aioredis.Redis, numbered: list[tuple[Story, int]]) -> None:
+    """The story records and number map the index points at, as bot/stories.py writes them."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for story, num in numbered:
+            pipe.hset(keys.story(story.id), mapping={"data": stories.story_to_json(story)})
+            pipe.hset(keys.story_nums(), str(num), story.id)
+        await pipe.execute()
