@@ -20,12 +20,12 @@ from bot.handlers import _chunks, gate, reply
 from bot.i18n import t
 from bot.opml import export_opml, parse_opml
 from bot.parse import parse_feed
-from bot.services import Services, chat_lang, services
+from bot.services import Services, services
 
 log = logging.getLogger(__name__)
 
 
-async def _admin_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
+async def admin_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
     """The reply language for an admin; None (after a polite refusal) for anyone else."""
     lang = await gate(update, context)
     if lang is None:
@@ -39,7 +39,7 @@ async def _admin_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/stats: subscribers by kind and language, stories, feed health, last poll."""
-    if (lang := await _admin_lang(update, context)) is None:
+    if (lang := await admin_lang(update, context)) is None:
         return
     svc = services(context)
     kinds, langs = await subscriptions.count_by(svc.redis)
@@ -73,7 +73,7 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def feeds_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/feeds [add URL | remove N | pause N | resume N | export]."""
-    if (lang := await _admin_lang(update, context)) is None:
+    if (lang := await admin_lang(update, context)) is None:
         return
     svc = services(context)
     args = list(context.args or [])
@@ -150,7 +150,7 @@ async def opml_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     message = update.effective_message
     if message is None or message.document is None:
         return
-    if (lang := await _admin_lang(update, context)) is None:
+    if (lang := await admin_lang(update, context)) is None:
         return
     svc = services(context)
     try:
@@ -185,6 +185,3 @@ async def on_feed_health(svc: Services, feed: Feed, old: FeedState, new: FeedSta
         await notify_admins(svc, "feed_disabled", **values)
     elif old.status is not FeedStatus.OK and new.status is FeedStatus.OK:
         await notify_admins(svc, "feed_recovered", **values)
-
-
-__all__ = ["chat_lang", "feeds_command", "on_feed_health", "opml_upload", "stats"]

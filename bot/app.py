@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
+from redis.exceptions import RedisError
 from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -22,16 +25,19 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, handlers, keys, search_ui, settings_ui
+from bot import admin, broadcast, handlers, keys, search_ui, settings_ui
 from bot import stories as story_store
 from bot.cli import extra_handlers, http_session, make_executor
 from bot.config import Settings
-from bot.errors import ConfigError
+from bot.delivery import Worker, alert_new_stories, schedule_loop
+from bot.errors import CensorWireError, ConfigError
 from bot.feeds import Feed, effective_feeds
 from bot.fetch import Fetcher
 from bot.i18n import COMMANDS
-from bot.leases import Lease
+from bot.leases import Lease, keep, wait_to_acquire
 from bot.metrics import Metrics
+from bot.models import Story
+from bot.ops import Watchdog, start_http
 from bot.pipeline import Outcome, Poller
 from bot.ratelimit import RedisRateLimiter
 from bot.search import sweep as sweep_search
@@ -42,7 +48,7 @@ from bot.storage import Redis, open_redis
 log = logging.getLogger(__name__)
 
 TELEGRAM_API = "https://api.telegram.org"
-POLL_LEASE_TTL = 30.0
+LEASE_TTL = 30.0
 NO_TOKEN = (
     "telegram.token: no bot token. Get one from @BotFather (https://t.me/BotFather) and set "
     "TELEGRAM_TOKEN; `censorwire digest` and `censorwire poll --once` work without it"
@@ -98,11 +104,14 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
         "timezone": handlers.timezone,
         "stats": admin.stats,
         "feeds": admin.feeds_command,
+        "broadcast": broadcast.broadcast_command,
+        "broadcast_cancel": broadcast.cancel_command,
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback))
     app.add_handler(CallbackQueryHandler(settings_ui.on_button, pattern=r"^(s|sub):"))
     app.add_handler(CallbackQueryHandler(search_ui.on_page, pattern=r"^q:"))
+    app.add_handler(CallbackQueryHandler(broadcast.on_button, pattern=r"^b:"))
     app.add_handler(CallbackQueryHandler(_stale_button))
     app.add_handler(ChatMemberHandler(handlers.chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.Document.FileExtension("opml"), admin.opml_upload))
@@ -148,75 +157,144 @@ async def serve(settings: Settings) -> None:
         if executor is not None:
             stack.callback(executor.shutdown, wait=False, cancel_futures=True)
         app = build_application(settings, redis)
-        metrics = Metrics()
-        sender = Sender(
-            app.bot, redis, metrics, clock=utcnow, max_retries=settings.delivery.max_retries
-        )
-        poller = Poller(settings, redis, Fetcher(session, settings.polling), executor, clock=utcnow)
-        svc = Services(settings, redis, session, sender, metrics, poller, utcnow)
-        for handler in extra_handlers(redis, settings):
-            poller.add_handler(handler)
-        poller.set_health_handler(lambda feed, old, new: admin.on_feed_health(svc, feed, old, new))
+        svc = _services(settings, redis, session, app, executor)
+        if settings.metrics.port:
+            runner = await start_http(
+                redis, svc.metrics, settings.metrics.host, settings.metrics.port
+            )
+            stack.push_async_callback(runner.cleanup)
         app.bot_data["services"] = svc
         register(app)
         async with app:
             await app.start()
             await set_commands(app)
-            assert app.updater is not None
-            await _start_updates(app, settings)
-            tasks = [asyncio.create_task(_poll_loop(svc, stop), name="poll")]
-            log.info("CensorWire is running (%s feeds)", len(settings.feeds))
+            tasks = [
+                asyncio.create_task(
+                    _leased(svc, "updates", stop, _updates(app, settings)), name="updates"
+                ),
+                asyncio.create_task(_leased(svc, "poll", stop, _polls(svc)), name="poll"),
+                asyncio.create_task(schedule_loop(svc, stop), name="schedule"),
+                asyncio.create_task(Worker(svc, svc.process_id).run(stop), name="deliver"),
+            ]
+            log.info("CensorWire is running (process %s)", svc.process_id)
             await stop.wait()
             log.info("stopping")
-            for task in tasks:
-                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if app.updater.running:
-                await app.updater.stop()
             await app.stop()
 
 
-async def _start_updates(app: Application, settings: Settings) -> None:  # type: ignore[type-arg]
-    assert app.updater is not None
-    telegram = settings.telegram
-    if telegram.webhook_url:
-        await app.updater.start_webhook(
-            listen=telegram.webhook_listen,
-            port=telegram.webhook_port,
-            url_path="telegram",
-            webhook_url=telegram.webhook_url,
-            secret_token=telegram.webhook_secret or None,
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=30)
+def _services(
+    settings: Settings,
+    redis: Redis,
+    session: aiohttp.ClientSession,
+    app: Application,  # type: ignore[type-arg]
+    executor: Executor | None,
+) -> Services:
+    metrics = Metrics()
+    holder: list[Services] = []
+
+    async def notify(key: str, **values: object) -> None:
+        await admin.notify_admins(holder[0], key, **values)
+
+    async def unsubscribed(chat_id: int, reason: str) -> None:
+        log.info("chat %s dropped: %s", chat_id, reason)
+
+    sender = Sender(
+        app.bot,
+        redis,
+        metrics,
+        clock=utcnow,
+        max_retries=settings.delivery.max_retries,
+        on_unsubscribed=unsubscribed,
+    )
+    poller = Poller(settings, redis, Fetcher(session, settings.polling), executor, clock=utcnow)
+    svc = Services(settings, redis, session, sender, metrics, poller, utcnow, Watchdog(notify))
+    holder.append(svc)
+    for handler in extra_handlers(redis, settings):
+        poller.add_handler(handler)
+    poller.add_handler(lambda new: _alerts(svc, new))
+    poller.set_health_handler(lambda feed, old, new: admin.on_feed_health(svc, feed, old, new))
+    return svc
 
 
-async def _poll_loop(svc: Services, stop: asyncio.Event) -> None:
-    """Poll at start, then every interval, while holding the poll lease; sweep after each poll."""
-    lease = Lease(svc.redis, "poll", svc.process_id, POLL_LEASE_TTL)
-    interval = svc.settings.polling.interval
-    while not stop.is_set():
-        if await lease.acquire() or await lease.renew():
-            try:
-                await _one_poll(svc, lease)
-            except Exception:
-                log.exception("poll failed; trying again at the next interval")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                stop.wait(), timeout=interval if await lease.renew() else POLL_LEASE_TTL / 2
+async def _alerts(svc: Services, new: Sequence[Story]) -> None:
+    await alert_new_stories(svc, new)
+
+
+Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+async def _leased(svc: Services, name: str, stop: asyncio.Event, job: Job) -> None:
+    """Run ``job`` only while this process holds the lease ``name``; wait for it otherwise.
+
+    ``job`` gets an event that is set when the process stops or the lease is lost.
+    """
+    lease = Lease(svc.redis, name, svc.process_id, LEASE_TTL)
+    while await wait_to_acquire(lease, stop):
+        ended = asyncio.Event()
+
+        async def lost() -> None:
+            ended.set()  # noqa: B023 - this iteration's event, used within it
+
+        async def relay() -> None:
+            await stop.wait()
+            ended.set()  # noqa: B023
+
+        keeper = asyncio.create_task(keep(lease, stop, lost))
+        relayer = asyncio.create_task(relay())
+        try:
+            await job(ended)
+        finally:
+            keeper.cancel()
+            relayer.cancel()
+        if stop.is_set():
+            with contextlib.suppress(RedisError):
+                await lease.release()
+            return
+
+
+def _updates(app: Application, settings: Settings) -> Job:  # type: ignore[type-arg]
+    """Receive updates (getUpdates or the webhook) until ``ended``."""
+
+    async def job(ended: asyncio.Event) -> None:
+        assert app.updater is not None
+        telegram = settings.telegram
+        if telegram.webhook_url:
+            await app.updater.start_webhook(
+                listen=telegram.webhook_listen,
+                port=telegram.webhook_port,
+                url_path="telegram",
+                webhook_url=telegram.webhook_url,
+                secret_token=telegram.webhook_secret or None,
+                allowed_updates=Update.ALL_TYPES,
             )
-    await lease.release()
+        else:
+            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=30)
+        await ended.wait()
+        await app.updater.stop()
+
+    return job
 
 
-async def _one_poll(svc: Services, lease: Lease) -> None:
+def _polls(svc: Services) -> Job:
+    """Poll at once, then every interval, until ``ended``; sweep the indexes after each poll."""
+
+    async def job(ended: asyncio.Event) -> None:
+        while not ended.is_set():
+            try:
+                await _one_poll(svc)
+            except (RedisError, CensorWireError) as e:
+                log.error("poll failed, trying again at the next interval: %s", e)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), svc.settings.polling.interval)
+
+    return job
+
+
+async def _one_poll(svc: Services) -> None:
     feeds: list[Feed] = await effective_feeds(svc.redis, svc.settings.feeds)
-    renewing = asyncio.create_task(_keep_renewing(lease))
-    try:
-        with svc.metrics.poll_seconds.time():
-            report = await svc.poller.poll(feeds)
-    finally:
-        renewing.cancel()
+    with svc.metrics.poll_seconds.time():
+        report = await svc.poller.poll(feeds)
     now = svc.clock()
     svc.metrics.stories.inc(len(report.new_stories))
     svc.metrics.feed_errors.inc(report.count(Outcome.ERROR))
@@ -233,11 +311,3 @@ async def _one_poll(svc: Services, lease: Lease) -> None:
     await story_store.sweep(svc.redis, now, retention)
     await sweep_search(svc.redis, now, retention)
     log.info("poll done: %s feeds, %s new stories", len(report.feeds), len(report.new_stories))
-
-
-async def _keep_renewing(lease: Lease) -> None:
-    while True:
-        await asyncio.sleep(POLL_LEASE_TTL / 3)
-        if not await lease.renew():
-            log.warning("lost the poll lease during a poll")
-            return

@@ -78,6 +78,8 @@ class DeliverySettings:
     latest_default: int = 5
     latest_max: int = 20
     digest_limit: int = 30
+    claim_after: float = field(default=60.0, metadata=DURATION)
+    schedule_every: float = field(default=15.0, metadata=DURATION)
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,22 @@ _EN: Final[dict[str, str]] = {
     "feed_recovered": "✅ Feed working again: {name} ({url})",
     "feed_disabled": "⛔ Feed gone (HTTP 410), disabled: {name} ({url})",
     "query_too_long": "at most 256 characters, please",
+    "broadcast_usage": "Write the announcement after the command: <code>/broadcast Hello!</code>",
+    "broadcast_bad": "Telegram would refuse this HTML: {reason}. Nothing was sent.",
+    "broadcast_preview": "☝️ Preview. Send it to {count} subscribed chats?",
+    "broadcast_dropped": "Broadcast cancelled; nothing was sent.",
+    "broadcast_progress": (
+        "📣 Broadcast: sent {sent}, failed {failed}, blocked {blocked}, "
+        "remaining {remaining} of {total}, ETA {eta}"
+    ),
+    "broadcast_done": (
+        "📣 Broadcast finished: sent {sent}, failed {failed}, blocked {blocked}, "
+        "cancelled {cancelled} of {total}."
+    ),
+    "broadcast_cancelled": "Broadcast stopped; the chats not reached yet are skipped.",
+    "broadcast_none": "No broadcast is running.",
+    "delivery_failing": "⚠️ Deliveries are failing: {failed} of the last {total} sends failed.",
+    "redis_back": "✅ Redis was unreachable for {seconds}s and is back; nothing was lost.",
     "never": "never",
 }
 
@@ -270,6 +286,22 @@ _RU: Final[dict[str, str]] = {
     "feed_recovered": "✅ Лента снова работает: {name} ({url})",
     "feed_disabled": "⛔ Лента удалена издателем (HTTP 410), отключена: {name} ({url})",
     "query_too_long": "не больше 256 символов",
+    "broadcast_usage": "Напишите объявление после команды: <code>/broadcast Привет!</code>",
+    "broadcast_bad": "Telegram не примет такой HTML: {reason}. Ничего не отправлено.",
+    "broadcast_preview": "☝️ Предпросмотр. Отправить в {count} подписанных чатов?",
+    "broadcast_dropped": "Рассылка отменена, ничего не отправлено.",
+    "broadcast_progress": (
+        "📣 Рассылка: отправлено {sent}, ошибок {failed}, заблокировали {blocked}, "
+        "осталось {remaining} из {total}, ещё примерно {eta}"
+    ),
+    "broadcast_done": (
+        "📣 Рассылка завершена: отправлено {sent}, ошибок {failed}, заблокировали {blocked}, "
+        "отменено {cancelled} из {total}."
+    ),
+    "broadcast_cancelled": "Рассылка остановлена; оставшиеся чаты пропущены.",
+    "broadcast_none": "Сейчас рассылок нет.",
+    "delivery_failing": "⚠️ Сбои доставки: из последних {total} отправок не прошли {failed}.",
+    "redis_back": "✅ Redis был недоступен {seconds} с и снова работает; ничего не потеряно.",
     "never": "ещё не было",
 }
 

@@ -152,6 +152,41 @@ def admin_notices() -> str:
     return "cw:notices"
 
 
+def queue() -> str:
+    """Stream: the delivery queue, consumed by every process through one group."""
+    return "cw:{dq}:q"
+
+
+def queue_mark_prefix() -> str:
+    """Prefix of the markers that make enqueueing idempotent (one per entry key)."""
+    return "cw:{dq}:k:"
+
+
+def queue_receipt(entry_id: str) -> str:
+    """String: how many parts of a queue entry were sent."""
+    return "cw:{dq}:r:" + entry_id
+
+
+def broadcast(job: str) -> str:
+    """Hash: one broadcast job (text, status, counters, progress message)."""
+    return f"cw:{{dq}}:bc:{job}"
+
+
+def broadcast_chats(job: str) -> str:
+    """List: the chats a broadcast goes to, snapshotted when it was confirmed."""
+    return f"cw:{{dq}}:bc:{job}:chats"
+
+
+def broadcasts_active() -> str:
+    """Set: broadcast jobs not finished yet."""
+    return "cw:{dq}:bc:active"
+
+
+def delivery_health() -> str:
+    """Hash: recent delivery outcomes, for telling admins about bulk failures once."""
+    return "cw:{dq}:health"
+
+
 # Search ---------------------------------------------------------------------------------
 # Owned by bot/search.py. Every search key shares the hash tag {search}, so one Lua call can
 # read all weeks on Redis Cluster too. A bucket holds one week of one language group's

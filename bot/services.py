@@ -16,7 +16,9 @@ from telegram.ext import ContextTypes
 from bot import keys, subscriptions
 from bot.config import Settings
 from bot.i18n import pick_lang
+from bot.leases import new_holder
 from bot.metrics import Metrics
+from bot.ops import Watchdog
 from bot.pipeline import Poller
 from bot.send import Sender
 from bot.storage import Redis
@@ -37,7 +39,8 @@ class Services:
     metrics: Metrics
     poller: Poller
     clock: Callable[[], datetime]
-    process_id: str = field(default_factory=lambda: secrets.token_hex(6))
+    watchdog: Watchdog
+    process_id: str = field(default_factory=new_holder)
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.settings.telegram.admins

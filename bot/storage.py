@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 Redis: TypeAlias = "aioredis.Redis"
 
+MAX_CONNECTIONS = 64
+"""Connections per process; callers beyond it wait for one instead of failing."""
+
 MIGRATIONS: dict[int, str] = {}
 """Schema version → what the step to it does. Version 1 is the first; none to run yet."""
 
@@ -39,9 +42,15 @@ async def open_redis(settings: RedisSettings) -> AsyncIterator[Redis]:
     if not url:
         server = EmbeddedServer(settings.data_dir, settings.maxmemory)
         url = server.attach()
-    client: Redis = aioredis.Redis.from_url(
-        url, decode_responses=True, health_check_interval=30, socket_connect_timeout=5
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        health_check_interval=30,
+        socket_connect_timeout=5,
+        max_connections=MAX_CONNECTIONS,
+        timeout=30,
     )
+    client: Redis = aioredis.Redis(connection_pool=pool)
     try:
         try:
             await check_schema(client)
@@ -51,6 +60,7 @@ async def open_redis(settings: RedisSettings) -> AsyncIterator[Redis]:
     finally:
         with contextlib.suppress(RedisError):
             await client.aclose()
+            await pool.disconnect()
         if server is not None:
             server.leave()
 

@@ -51,6 +51,19 @@ class BotRun:
         )
 
 
+def _read(log: Path) -> str:
+    return log.read_text(errors="replace")
+
+
+async def _logged(log: Path, text: str) -> None:
+    """Wait until the bot's log shows ``text`` (a process that does not poll updates)."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while text not in _read(log):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the bot never logged {text!r}")
+        await asyncio.sleep(0.05)
+
+
 def write_config(
     folder: Path, feeds: Sequence[str] = (), extra: str = "", polling: str = ""
 ) -> Path:
@@ -75,8 +88,11 @@ async def running_bot(
     admins: str = str(ADMIN),
     fake: FakeBotApi | None = None,
     polling: str = "",
+    wait_updates: bool = True,
+    killed: bool = False,
 ) -> AsyncIterator[BotRun]:
-    """The bot process talking to a fake Bot API; stopped with SIGTERM, which must exit 0."""
+    """The bot process talking to a fake Bot API; stopped with SIGTERM, which must exit 0
+    (unless the test ``killed`` it with SIGKILL)."""
     own_fake = fake is None
     api = fake or FakeBotApi()
     if own_fake:
@@ -98,7 +114,10 @@ async def running_bot(
         )
     run = BotRun(api, process, log)
     try:
-        await api.wait_for(lambda f: f.calls_to("getUpdates"), timeout=30)
+        if wait_updates:
+            await api.wait_for(lambda f: f.calls_to("getUpdates"), timeout=30)
+        else:
+            await _logged(log, "CensorWire is running")
         yield run
     finally:
         if process.returncode is None:
@@ -110,4 +129,5 @@ async def running_bot(
                 await process.wait()
         if own_fake:
             await api.stop()
-    assert process.returncode == 0, log.read_text(errors="replace")[-3000:]
+    expected = -signal.SIGKILL if killed else 0
+    assert process.returncode == expected, log.read_text(errors="replace")[-3000:]
