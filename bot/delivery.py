@@ -29,6 +29,7 @@ from bot.digest import (
     matches,
     shorten,
 )
+from bot.errors import StorageError
 from bot.leases import Lease
 from bot.models import Event, Story
 from bot.queue import Entry
@@ -196,14 +197,21 @@ class Worker:
         self._consumer = consumer
         self._slots = asyncio.Semaphore(svc.settings.delivery.in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._working: set[str] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         svc = self._svc
         await queue.ensure_group(svc.redis)
         claim_ms = int(svc.settings.delivery.claim_after * 1000)
+        loop = asyncio.get_running_loop()
+        touched = loop.time()
         while not stop.is_set():
             try:
-                batch = await queue.claim_stale(svc.redis, self._consumer, claim_ms, 50)
+                if loop.time() - touched > svc.settings.delivery.claim_after / 3:
+                    await queue.touch(svc.redis, self._consumer, list(self._working))
+                    touched = loop.time()
+                stale = await queue.claim_stale(svc.redis, self._consumer, claim_ms, 50)
+                batch = [(i, e) for i, e in stale if i not in self._working]
                 batch += await queue.read(
                     svc.redis, self._consumer, svc.settings.delivery.in_flight, 1000
                 )
@@ -217,6 +225,7 @@ class Worker:
             svc.metrics.queue_depth.set(len(batch))
             for entry_id, entry in batch:
                 await self._slots.acquire()
+                self._working.add(entry_id)
                 task = asyncio.create_task(self._deliver(entry_id, entry))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -241,7 +250,9 @@ class Worker:
                 await queue.part_done(svc.redis, entry_id, index + 1)
             await svc.watchdog.delivery_outcome(outcome)
             await queue.ack(svc.redis, entry_id)
-        except RedisError as e:
+        except (RedisError, StorageError) as e:
+            await svc.watchdog.redis_trouble(e)
             log.warning("delivery of %s interrupted by Redis: %s; it will be retried", entry.key, e)
         finally:
+            self._working.discard(entry_id)
             self._slots.release()

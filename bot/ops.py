@@ -53,7 +53,7 @@ class Watchdog:
             failed = self._outcomes.count(False)
             await self.notify("delivery_failing", failed=failed, total=len(self._outcomes))
 
-    async def redis_trouble(self, error: RedisError) -> None:
+    async def redis_trouble(self, error: Exception) -> None:
         if not self._redis_down_since:
             self._redis_down_since = self.clock()
             log.error("Redis unreachable: %s", error)

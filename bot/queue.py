@@ -107,6 +107,13 @@ async def claim_stale(
     return _entries(answer[1])
 
 
+async def touch(redis: Redis, consumer: str, entry_ids: Sequence[str]) -> None:
+    """Reset the idle time of entries this consumer is still working on, so that no other
+    consumer takes them over as abandoned while they wait for a rate-limit slot."""
+    if entry_ids:
+        await redis.xclaim(keys.queue(), GROUP, consumer, 0, list(entry_ids), justid=True)
+
+
 def _entries(raw: Any) -> list[tuple[str, Entry]]:
     found = []
     for entry_id, fields in raw:
