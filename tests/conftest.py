@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.embedded import EmbeddedServer
+from tests.fakes.feeds import FeedServer
 
 OWNER_MARK = "cwtest:owned"
 """Written into a database the suite owns; a database with keys but no mark is not flushed."""
@@ -59,3 +60,14 @@ async def claim_database(client: aioredis.Redis) -> None:
         )
     await client.flushdb()
     await client.set(OWNER_MARK, "1")
+
+
+@pytest.fixture
+async def feeds() -> AsyncIterator[FeedServer]:
+    """A local feed server with an English RSS feed at /rss and a cp1251 one at /ru."""
+    server = FeedServer()
+    await server.start()
+    server.serve_file("/rss", "rss_en.xml")
+    server.serve_file("/ru", "rss_cp1251_declared.xml", headers={"Content-Type": "text/xml"})
+    yield server
+    await server.stop()

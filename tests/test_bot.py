@@ -31,16 +31,6 @@ async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
 
 
 @pytest.fixture
-async def feeds() -> AsyncIterator[FeedServer]:
-    server = FeedServer()
-    await server.start()
-    server.serve_file("/rss", "rss_en.xml")
-    server.serve_file("/ru", "rss_cp1251_declared.xml", headers={"Content-Type": "text/xml"})
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def bot(
     tmp_path: Path, redis_url: str, redis: aioredis.Redis, feeds: FeedServer
 ) -> AsyncIterator[BotRun]:

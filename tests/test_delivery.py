@@ -5,11 +5,9 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 import redis.asyncio as aioredis
 
 from bot import keys, subscriptions
@@ -21,16 +19,6 @@ from tests.fakes.tghtml import parse_telegram_html
 from tests.test_bot import eventually
 
 FAST = '[delivery]\nschedule_every = "1s"\nclaim_after = "2s"\nin_flight = 4\n'
-
-
-@pytest.fixture
-async def feeds() -> AsyncIterator[FeedServer]:
-    server = FeedServer()
-    await server.start()
-    server.serve_file("/rss", "rss_en.xml")
-    server.serve_file("/ru", "rss_cp1251_declared.xml", headers={"Content-Type": "text/xml"})
-    yield server
-    await server.stop()
 
 
 async def subscribe_many(redis: aioredis.Redis, chats: range, **fields: object) -> None:
