@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
@@ -25,7 +26,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, broadcast, handlers, keys, search_ui, settings_ui
+from bot import admin, broadcast, handlers, keys, search_ui, settings_ui, status_ui
 from bot import stories as story_store
 from bot.cli import extra_handlers, http_session, make_executor
 from bot.config import Settings
@@ -37,6 +38,7 @@ from bot.i18n import COMMANDS
 from bot.leases import Lease, keep, wait_to_acquire
 from bot.metrics import Metrics
 from bot.models import Story
+from bot.ooni_watch import ooni_loop
 from bot.ops import Watchdog, start_http
 from bot.pipeline import Outcome, Poller
 from bot.ratelimit import RedisRateLimiter
@@ -99,6 +101,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
         "settings": settings_ui.settings,
         "latest": handlers.latest,
         "search": search_ui.search_command,
+        "status": status_ui.status,
         "sources": handlers.sources,
         "language": handlers.language,
         "timezone": handlers.timezone,
@@ -176,6 +179,9 @@ async def serve(settings: Settings) -> None:
                 asyncio.create_task(schedule_loop(svc, stop), name="schedule"),
                 asyncio.create_task(Worker(svc, svc.process_id).run(stop), name="deliver"),
             ]
+            if settings.ooni.enabled:
+                ooni = _leased(svc, "ooni", stop, functools.partial(ooni_loop, svc))
+                tasks.append(asyncio.create_task(ooni, name="ooni"))
             log.info("CensorWire is running (process %s)", svc.process_id)
             await stop.wait()
             log.info("stopping")

@@ -153,6 +153,30 @@ _EN: Final[dict[str, str]] = {
     "broadcast_none": "No broadcast is running.",
     "delivery_failing": "⚠️ Deliveries are failing: {failed} of the last {total} sends failed.",
     "redis_back": "✅ Redis was unreachable for {seconds}s and is back; nothing was lost.",
+    "status_usage": (
+        "Which country? <code>/status RU</code>. I watch OONI measurements for: {watched}."
+    ),
+    "status_none_watched": (
+        "None of this chat's countries is watched. Try <code>/status RU</code>; watched: {watched}."
+    ),
+    "status_unknown": (
+        "I don't know the country code {code}. Use two letters: <code>/status RU</code>."
+    ),
+    "status_not_watched": (
+        "I don't watch OONI measurements for {code}. Watched countries: {watched}."
+    ),
+    "status_off": "OONI measurements are switched off on this bot.",
+    "status_no_data": (
+        "No OONI data for {country} yet: the first check may still be running, or OONI did "
+        "not answer it. Try again in a few minutes."
+    ),
+    "status_no_measurements": (
+        "OONI has no messenger measurements from {country} in the last {days} days."
+    ),
+    "status_head": "<b>{flag} {country}: messenger tests, last {days} days (OONI, to {today})</b>",
+    "status_open": " · alert open since {since}",
+    "ooni_failing": "⚠️ OONI checks failing ({errors} in a row), retrying with backoff:\n{reason}",
+    "ooni_recovered": "✅ OONI checks work again; alerts and /status are up to date.",
     "never": "never",
 }
 
@@ -302,6 +326,27 @@ _RU: Final[dict[str, str]] = {
     "broadcast_none": "Сейчас рассылок нет.",
     "delivery_failing": "⚠️ Сбои доставки: из последних {total} отправок не прошли {failed}.",
     "redis_back": "✅ Redis был недоступен {seconds} с и снова работает; ничего не потеряно.",
+    "status_usage": (
+        "Какая страна? <code>/status RU</code>. Я слежу за измерениями OONI для: {watched}."
+    ),
+    "status_none_watched": (
+        "Ни за одной из стран этого чата я не слежу. Попробуйте <code>/status RU</code>; "
+        "отслеживаются: {watched}."
+    ),
+    "status_unknown": "Не знаю код страны {code}. Нужны две буквы: <code>/status RU</code>.",
+    "status_not_watched": "За измерениями OONI для {code} я не слежу. Отслеживаются: {watched}.",
+    "status_off": "Измерения OONI в этом боте выключены.",
+    "status_no_data": (
+        "Данных OONI для страны «{country}» пока нет: первая проверка ещё идёт или OONI "
+        "не ответил. Попробуйте через несколько минут."
+    ),
+    "status_no_measurements": (
+        "У OONI нет измерений мессенджеров из страны «{country}» за последние {days} дн."
+    ),
+    "status_head": "<b>{flag} {country}: тесты мессенджеров за {days} дн. (OONI, по {today})</b>",
+    "status_open": " · оповещение с {since}",
+    "ooni_failing": "⚠️ Проверки OONI не проходят ({errors} подряд), повторяю с паузами:\n{reason}",
+    "ooni_recovered": "✅ Проверки OONI снова работают; оповещения и /status актуальны.",
     "never": "ещё не было",
 }
 

@@ -222,3 +222,38 @@ def telegram_rate(scope: str) -> str:
 def telegram_pause() -> str:
     """String with a TTL: every process holds its Telegram sends until it expires (after a 429)."""
     return "cw:rate:{tg}:pause"
+
+
+# OONI ---
+# Owned by bot/ooni_watch.py and bot/status_ui.py. A country's keys share the hash tag
+# {ooni:CC}, so they can change together in one MULTI/EXEC on Redis Cluster too.
+
+
+def ooni_days(country: str) -> str:
+    """Hash: closed day (ISO) → JSON of its daily and per-network rows, kept for good."""
+    return f"cw:ooni:{{ooni:{country}}}:days"
+
+
+def ooni_episodes(country: str) -> str:
+    """Hash: OONI test name → JSON of its open blocking episode (absent when none)."""
+    return f"cw:ooni:{{ooni:{country}}}:episodes"
+
+
+def ooni_series(country: str) -> str:
+    """String: JSON of the day series per test from the last successful check (/status)."""
+    return f"cw:ooni:{{ooni:{country}}}:series"
+
+
+def ooni_events(country: str) -> str:
+    """List: the latest alert and resolved decisions as JSON, newest first, capped."""
+    return f"cw:ooni:{{ooni:{country}}}:events"
+
+
+def ooni_chart(country: str, version: str, lang: str) -> str:
+    """String with a TTL: base64 PNG of the /status chart of one series version."""
+    return f"cw:ooni:{{ooni:{country}}}:chart:{version}:{lang}"
+
+
+def ooni_health() -> str:
+    """Hash: the OONI loop's health (errors in a row, last error, admins told)."""
+    return "cw:ooni:health"
