@@ -50,7 +50,6 @@ from bot.storage import Redis, open_redis
 log = logging.getLogger(__name__)
 
 TELEGRAM_API = "https://api.telegram.org"
-LEASE_TTL = 30.0
 NO_TOKEN = (
     "telegram.token: no bot token. Get one from @BotFather (https://t.me/BotFather) and set "
     "TELEGRAM_TOKEN; `censorwire digest` and `censorwire poll --once` work without it"
@@ -77,6 +76,7 @@ def build_application(settings: Settings, redis: Redis) -> Application:  # type:
         per_second=delivery.per_second,
         per_chat_per_second=delivery.per_chat_per_second,
         per_group_per_minute=delivery.per_group_per_minute,
+        hold=delivery.slot_hold,
     )
     return (
         Application.builder()
@@ -235,7 +235,7 @@ async def _leased(svc: Services, name: str, stop: asyncio.Event, job: Job) -> No
 
     ``job`` gets an event that is set when the process stops or the lease is lost.
     """
-    lease = Lease(svc.redis, name, svc.process_id, LEASE_TTL)
+    lease = Lease(svc.redis, name, svc.process_id, svc.settings.delivery.lease_ttl)
     while await wait_to_acquire(lease, stop):
         ended = asyncio.Event()
 

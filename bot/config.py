@@ -80,6 +80,8 @@ class DeliverySettings:
     digest_limit: int = 30
     claim_after: float = field(default=60.0, metadata=DURATION)
     schedule_every: float = field(default=15.0, metadata=DURATION)
+    slot_hold: float = field(default=30.0, metadata=DURATION)
+    lease_ttl: float = field(default=30.0, metadata=DURATION)
 
 
 @dataclass(frozen=True, slots=True)

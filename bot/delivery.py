@@ -170,7 +170,7 @@ async def alert_new_stories(svc: Services, new: Sequence[Story]) -> int:
 
 async def schedule_loop(svc: Services, stop: asyncio.Event) -> None:
     """While holding the schedule lease: queue due digests every few seconds."""
-    lease = Lease(svc.redis, "schedule", svc.process_id, 30.0)
+    lease = Lease(svc.redis, "schedule", svc.process_id, svc.settings.delivery.lease_ttl)
     every = min(SCHEDULE_EVERY, svc.settings.delivery.schedule_every)
     while not stop.is_set():
         try:

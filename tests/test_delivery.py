@@ -18,7 +18,11 @@ from tests.fakes.feeds import FeedServer
 from tests.fakes.tghtml import parse_telegram_html
 from tests.test_bot import eventually
 
-FAST = '[delivery]\nschedule_every = "1s"\nclaim_after = "2s"\nin_flight = 4\n'
+FAST = (
+    '[delivery]\nschedule_every = "1s"\nclaim_after = "2s"\nin_flight = 4\n'
+    'slot_hold = "3s"\nlease_ttl = "3s"\n'
+)
+"""Delivery settings that make a dead process's work move on within seconds."""
 
 
 async def subscribe_many(redis: aioredis.Redis, chats: range, **fields: object) -> None:
