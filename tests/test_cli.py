@@ -196,3 +196,12 @@ async def test_all_feeds_failing_is_still_exit_0(server: FeedServer, tmp_path: P
     result = await censorwire("poll", "--once", env=command_env(config), cwd=tmp_path)
     assert result.code == 0
     assert result.out.count("[error]") == 2 and "2 failing" in result.out
+
+
+async def test_run_without_a_token_says_how_to_get_one(tmp_path: Path) -> None:
+    env = command_env(write_config(tmp_path, []))
+    env.pop("TELEGRAM_TOKEN")
+    result = await censorwire("run", env=env, cwd=tmp_path)
+    assert result.code == 2
+    assert "@BotFather" in result.err and "digest" in result.err
+    assert len(result.err.strip().splitlines()) == 1
