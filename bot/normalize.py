@@ -29,7 +29,7 @@ _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _BREAKS = re.compile(r"<(?:br|/p|/div|/li|/h[1-6]|/blockquote|/tr|p|div|li|h[1-6])\b[^>]*>", re.I)
 _TAG = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"[ \t\u00a0\u200b\r\f\v]+")
-_NEWLINES = re.compile(r"\s*\n\s*")
+_ODD_SPACES = re.compile(r"[\t\u00a0\u200b\r\f\v]")  # with "  ", what _SPACES changes
 
 
 def html_to_text(markup: str) -> str:
@@ -44,8 +44,12 @@ def html_to_text(markup: str) -> str:
 
 
 def _squeeze(text: str) -> str:
-    text = _SPACES.sub(" ", text)
-    return _NEWLINES.sub("\n", text).strip()
+    """Runs of spaces as one space, whitespace around line breaks and blank lines dropped."""
+    if "  " in text or _ODD_SPACES.search(text):
+        text = _SPACES.sub(" ", text)
+    if "\n" not in text:
+        return text.strip()
+    return "\n".join(line for line in map(str.strip, text.split("\n")) if line)
 
 
 def canonical_url(url: str) -> str:

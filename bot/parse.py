@@ -70,22 +70,24 @@ def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> ParsedFeed:
 
 
 def _entry(entry: Any) -> RawEntry:
+    # dict.get skips FeedParserDict's key aliasing, which none of these keys has: same values.
+    get = dict.get
     html = ""
-    for content in entry.get("content", ()):
-        value = content.get("value", "")
+    for content in get(entry, "content", ()):
+        value = get(content, "value", "")
         if len(value) > len(html):
             html = value
-    summary = entry.get("summary", "")
+    summary = get(entry, "summary", "")
     if len(summary) > len(html):
         html = summary
-    detail = entry.get("title_detail") or {}
+    detail = get(entry, "title_detail") or {}
     return RawEntry(
-        guid=str(entry.get("id", "") or ""),
-        link=str(entry.get("link", "") or ""),
-        title=str(entry.get("title", "") or ""),
+        guid=str(get(entry, "id", "") or ""),
+        link=str(get(entry, "link", "") or ""),
+        title=str(get(entry, "title", "") or ""),
         html=html,
-        published=_when(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")),
-        lang=_lang_code(str(detail.get("language", "") or "")),
+        published=_when(get(entry, "published_parsed") or get(entry, "updated_parsed")),
+        lang=_lang_code(str(get(detail, "language", "") or "")),
     )
 
 
