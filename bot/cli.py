@@ -139,15 +139,15 @@ def extra_handlers(redis: Redis, settings: Settings) -> list[StoryHandler]:
     retention = int(settings.polling.retention)
 
     async def index(new: Sequence[Story]) -> None:
-        from bot.search import index_story
+        from bot.search import index_stories
 
         async with redis.pipeline(transaction=False) as pipe:
             for story in new:
                 pipe.hget(keys.story(story.id), "num")
             numbers = await pipe.execute()
-        for story, num in zip(new, numbers, strict=True):
-            if num:
-                await index_story(redis, story, int(num), retention)
+        numbered = [(story, int(num)) for story, num in zip(new, numbers, strict=True) if num]
+        if numbered:
+            await index_stories(redis, numbered, retention)
 
     return [index]
 

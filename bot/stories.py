@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +31,8 @@ return 1
 
 
 def story_to_json(story: Story) -> str:
-    record: dict[str, Any] = asdict(story)
+    # Story's fields are flat (strings, numbers, tuples of strings): no deep copy needed.
+    record: dict[str, Any] = {f.name: getattr(story, f.name) for f in fields(story)}
     record["published"] = iso(story.published)
     record["fetched"] = iso(story.fetched)
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
@@ -111,29 +112,37 @@ async def save_stories(
         for (story, fp, ttl), num in zip(batch, numbers, strict=True):
             pipe.eval(_CREATE, 1, keys.story(story.id), story_to_json(story), fp, num, ttl)
         created = [bool(x) for x in await pipe.execute()]
-    async with redis.pipeline(transaction=False) as pipe:
-        for (story, _fp, ttl), num, new in zip(batch, numbers, created, strict=True):
-            if new:
-                _queue_indexes(pipe, story, num, now, ttl)
-        await pipe.execute()
+    new = [
+        (story, num, ttl)
+        for (story, _fp, ttl), num, ok in zip(batch, numbers, created, strict=True)
+        if ok
+    ]
+    if new:
+        async with redis.pipeline(transaction=False) as pipe:
+            _queue_indexes(pipe, new, now)
+            await pipe.execute()
     return created
 
 
-def _queue_indexes(pipe: Any, story: Story, num: int, now: datetime, ttl: int) -> None:
-    cluster_id = story.cluster or story.id
-    pipe.set(keys.story_guid(story.feed_url, story.guid or story.url), story.id, ex=ttl)
-    pipe.zadd(keys.stories_by_time(), {story.id: story.published.timestamp()})
-    pipe.hset(keys.story_nums(), str(num), story.id)
-    pipe.zadd(keys.cluster(cluster_id), {story.id: story.published.timestamp()})
-    # Members are published within 48 hours of each other: the cluster outlives them all.
-    pipe.expire(keys.cluster(cluster_id), ttl + CLUSTER_SLACK)
-    pipe.zadd(keys.clusters_by_time(), {cluster_id: now.timestamp()}, gt=True)
+def _queue_indexes(pipe: Any, new: Sequence[tuple[Story, int, int]], now: datetime) -> None:
+    """The derived entries of stories just created; the shared indexes get one command each."""
+    for story, _num, ttl in new:
+        cluster_key = keys.cluster(story.cluster or story.id)
+        pipe.set(keys.story_guid(story.feed_url, story.guid or story.url), story.id, ex=ttl)
+        pipe.zadd(cluster_key, {story.id: story.published.timestamp()})
+        # Members are published within 48 hours of each other: the cluster outlives them all.
+        pipe.expire(cluster_key, ttl + CLUSTER_SLACK)
+    times = {story.id: story.published.timestamp() for story, _, _ in new}
+    pipe.zadd(keys.stories_by_time(), times)
+    pipe.hset(keys.story_nums(), mapping={str(num): story.id for story, num, _ in new})
+    clusters = {story.cluster or story.id: now.timestamp() for story, _, _ in new}
+    pipe.zadd(keys.clusters_by_time(), clusters, gt=True)
 
 
 async def write_indexes(redis: Redis, story: Story, num: int, now: datetime, ttl: int) -> None:
     """The derived entries of one story; idempotent, so the sweep can repeat them."""
     async with redis.pipeline(transaction=False) as pipe:
-        _queue_indexes(pipe, story, num, now, ttl)
+        _queue_indexes(pipe, [(story, num, ttl)], now)
         await pipe.execute()
 
 
