@@ -61,6 +61,12 @@ class FeedState:
         )
 
 
+def changed_fields(old: FeedState, new: FeedState) -> dict[str, str]:
+    """The fields of ``new`` (as ``to_redis`` writes them) that differ from ``old``."""
+    before = old.to_redis()
+    return {name: value for name, value in new.to_redis().items() if before[name] != value}
+
+
 def is_due(state: FeedState, now: datetime) -> bool:
     """True when the feed may be fetched now (not gone, not inside a backoff or Retry-After)."""
     return state.status is not FeedStatus.DISABLED and now.timestamp() >= state.next_at

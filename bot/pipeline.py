@@ -91,6 +91,9 @@ class Poller:
         self._on_health = on_health
         self._store_lock = asyncio.Lock()
         self._index = ClusterIndex()
+        self._states = feed_store.StateWriter(redis)  # a new one for each poll
+        self._recent_due: datetime | None = None
+        """The poll's start while its cluster candidates are not loaded yet."""
 
     def add_handler(self, handler: StoryHandler) -> None:
         """Another consumer of newly stored stories (search index, alerts)."""
@@ -106,7 +109,8 @@ class Poller:
         """Poll every feed once (respecting backoff and Retry-After) and store new stories."""
         now = self._clock()
         report = PollReport(started=now)
-        await self._load_recent(now)
+        self._recent_due = now  # loaded by the first store: a poll of 304s never needs them
+        self._states = feed_store.StateWriter(self._redis)
         states = await feed_store.load_states(self._redis, [f.url for f in feeds])
 
         async def one(feed: Feed) -> None:
@@ -116,7 +120,10 @@ class Poller:
                 progress(result)
 
         await asyncio.gather(*(one(feed) for feed in feeds))
-        report.feeds.sort(key=lambda r: [f.url for f in feeds].index(r.feed.url))
+        order: dict[str, int] = {}
+        for position, feed in enumerate(feeds):
+            order.setdefault(feed.url, position)
+        report.feeds.sort(key=lambda r: order[r.feed.url])
         report.finished = self._clock()
         return report
 
@@ -185,7 +192,12 @@ class Poller:
     async def _store(self, analyzed: Analyzed) -> list[Story]:
         """Store the feed's unseen stories, each joined to its cluster; returns the new ones."""
         candidates = [story for story, _fp in analyzed.stories]
+        if not candidates:
+            return []
         async with self._store_lock:
+            if self._recent_due is not None:
+                await self._load_recent(self._recent_due)
+                self._recent_due = None
             known = await story_store.known_ids(self._redis, candidates)
             now = self._clock()
             retention = self._settings.polling.retention
@@ -244,7 +256,7 @@ class Poller:
         await self._save(feed, state, updated)
 
     async def _save(self, feed: Feed, old: FeedState, new: FeedState) -> None:
-        await feed_store.save_state(self._redis, new)
+        await self._states.save(old, new)
         if self._on_health is not None and old.status is not new.status:
             await self._on_health(feed, old, new)
 
