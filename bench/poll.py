@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -160,23 +161,42 @@ def _worker_rss(_: int) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-async def pipeline_rates(urls: list[str], workers: int, redis_url: str) -> dict[str, float]:
+def _analyze_only(body: bytes) -> int:
+    """The pipeline's worker warm-up, as ``_parse_only`` is the bare side's: one feed, untimed."""
+    from bot.analyze import FeedJob, analyze
+
+    job = FeedJob(
+        feed_url="http://warm-up.invalid/feed",
+        source="warm-up",
+        lang="",
+        topical=False,
+        body=body,
+        headers={},
+        fetched=datetime.now(UTC),
+        retention=90 * 86400.0,
+        summary_sentences=2,
+        summary_chars=400,
+    )
+    return analyze(job).entries
+
+
+async def pipeline_rates(
+    urls: list[str], warm_up: list[bytes], workers: int, redis_url: str
+) -> dict[str, float]:
     import aiohttp
 
-    from bot.config import FeedConfig, parse_settings
+    from bot.cli import extra_handlers
+    from bot.config import FeedConfig, RedisSettings, parse_settings
     from bot.feeds import Feed
     from bot.fetch import Fetcher
     from bot.pipeline import Poller
-    from bot.search import index_handler
     from bot.storage import open_redis
 
     settings = parse_settings({"polling": {"per_host": 8, "concurrency": 128}}, {}, Path())
-    settings = settings.__class__(
-        **{**settings.__dict__, "redis": settings.redis.__class__(url=redis_url)}
-    )
+    settings = dataclasses.replace(settings, redis=RedisSettings(url=redis_url))
     feeds = [Feed(FeedConfig(url=u, name=f"Feed {i}")) for i, u in enumerate(urls)]
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    list(pool.map(_worker_rss, range(workers * 2)))  # start the workers before timing
+    list(pool.map(_analyze_only, warm_up))  # warm the workers up, as the bare side does
     async with (
         open_redis(settings.redis) as redis,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=128)) as session,
@@ -187,7 +207,7 @@ async def pipeline_rates(urls: list[str], workers: int, redis_url: str) -> dict[
             Fetcher(session, settings.polling),
             pool,
             clock=lambda: datetime.now(UTC),
-            handlers=[index_handler(redis, settings.polling.retention)],
+            handlers=extra_handlers(redis, settings),
         )
         start = time.perf_counter()
         cold = await poller.poll(feeds)
@@ -240,7 +260,8 @@ def main() -> None:
                 embedded = EmbeddedServer(Path(folder) / "redis", "2gb")
                 redis_url = embedded.attach()
             try:
-                rates = asyncio.run(pipeline_rates(urls, workers, redis_url))
+                warm_up = bodies[: workers * 2]
+                rates = asyncio.run(pipeline_rates(urls, warm_up, workers, redis_url))
             finally:
                 if embedded is not None:
                     embedded.leave()
