@@ -235,9 +235,10 @@ async def print_digest(settings: Settings, args: argparse.Namespace) -> int:
     options = DigestOptions(
         labels_lang=args.lang, window_start=since, window_end=now, limit=args.limit
     )
-    if args.format == "html":
-        messages = compose_html(events, options)
-        print("\n\n".join(messages) if messages else "")
+    if not events:
+        print(f"No stories since {since:%Y-%m-%d %H:%M} UTC for these filters.", file=sys.stderr)
+    elif args.format == "html":
+        print("\n\n".join(compose_html(events, options)))
     else:
         print(compose_text(events, options))
     return 0

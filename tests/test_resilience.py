@@ -23,34 +23,37 @@ async def test_redis_restart_mid_broadcast_loses_nothing(tmp_path: Path) -> None
     """The bot keeps going while its Redis restarts; the broadcast finishes; admins hear."""
     data = tmp_path / "redis"
     server = EmbeddedServer(data)
+    again = EmbeddedServer(data)
     url = server.attach()
-    client = aioredis.Redis.from_url(url, decode_responses=True)
-    chats = range(9000, 9080)
-    await subscribe_many(client, chats)
     fake = FakeBotApi()
     await fake.start()
-    fake.enforce_limits(global_per_second=30, per_chat_per_second=1, per_group_per_minute=20)
-    extra = FAST + "per_second = 20\n"
-    bot_dir = tmp_path / "bot"
-    bot_dir.mkdir()
-    async with running_bot(bot_dir, url, extra_config=extra, fake=fake) as bot:
-        await _broadcast(bot, "Through the outage")
-        await fake.wait_for(lambda f: len([c for c in chats if f.sent(c)]) >= 15, 30)
+    try:
+        client = aioredis.Redis.from_url(url, decode_responses=True)
+        chats = range(9000, 9080)
+        await subscribe_many(client, chats)
         await client.aclose()
-        server.leave()  # the last user: the server shuts down (AOF flushed)
-        await _logged(bot.log, "Redis unreachable")  # the bot noticed, and keeps going
-        again = EmbeddedServer(data)
-        assert again.attach() == url
-        await _wait_report(bot)
-        assert "sent 80" in _report_text(bot)
-        told = [parse_telegram_html(str(m["text"]))[0] for m in fake.sent(ADMIN)]
-        assert any("Redis was unreachable" in t for t in told)
-    copies = Counter({c: len(texts(fake, c)) for c in chats})
-    assert min(copies.values()) == 1  # nobody lost
-    assert sum(copies.values()) - len(chats) <= 4  # duplicates only for sends in flight
-    assert fake.too_many == 0
-    again.leave()
-    await fake.stop()
+        fake.enforce_limits(global_per_second=30, per_chat_per_second=1, per_group_per_minute=20)
+        extra = FAST + "per_second = 20\n"
+        bot_dir = tmp_path / "bot"
+        bot_dir.mkdir()
+        async with running_bot(bot_dir, url, extra_config=extra, fake=fake) as bot:
+            await _broadcast(bot, "Through the outage")
+            await fake.wait_for(lambda f: len([c for c in chats if f.sent(c)]) >= 15, 30)
+            server.leave()  # the last user: the server shuts down (AOF flushed)
+            await _logged(bot.log, "Redis unreachable")  # the bot noticed, and keeps going
+            assert again.attach() == url
+            await _wait_report(bot)
+            assert "sent 80" in _report_text(bot)
+            told = [parse_telegram_html(str(m["text"]))[0] for m in fake.sent(ADMIN)]
+            assert any("Redis was unreachable" in t for t in told)
+        copies = Counter({c: len(texts(fake, c)) for c in chats})
+        assert min(copies.values()) == 1  # nobody lost
+        assert sum(copies.values()) - len(chats) <= 4  # duplicates only for sends in flight
+        assert fake.too_many == 0
+    finally:
+        server.leave()
+        again.leave()
+        await fake.stop()
 
 
 def free_port() -> int:
