@@ -108,7 +108,7 @@ async def feeds_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 def _find(feeds: list[Feed], which: str) -> Feed | None:
-    if which.isdigit() and 1 <= int(which) <= len(feeds):
+    if which.isascii() and which.isdigit() and 1 <= int(which) <= len(feeds):
         return feeds[int(which) - 1]
     return next((f for f in feeds if f.url == which), None)
 

@@ -26,7 +26,16 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, broadcast, handlers, keys, search_ui, settings_ui, status_ui
+from bot import (
+    admin,
+    broadcast,
+    handlers,
+    keys,
+    search_ui,
+    settings_ui,
+    status_ui,
+    subscriptions,
+)
 from bot import stories as story_store
 from bot.cli import extra_handlers, http_session, make_executor
 from bot.config import Settings
@@ -46,6 +55,7 @@ from bot.search import sweep as sweep_search
 from bot.send import Sender
 from bot.services import Services
 from bot.storage import Redis, open_redis
+from bot.updates import PerChatOrder
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +94,7 @@ def build_application(settings: Settings, redis: Redis) -> Application:  # type:
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
         .rate_limiter(limiter)
+        .concurrent_updates(PerChatOrder())
         .get_updates_read_timeout(40)
         .build()
     )
@@ -171,22 +182,43 @@ async def serve(settings: Settings) -> None:
         async with app:
             await app.start()
             await set_commands(app)
-            tasks = [
-                asyncio.create_task(
-                    _leased(svc, "updates", stop, _updates(app, settings)), name="updates"
-                ),
-                asyncio.create_task(_leased(svc, "poll", stop, _polls(svc)), name="poll"),
-                asyncio.create_task(schedule_loop(svc, stop), name="schedule"),
-                asyncio.create_task(Worker(svc, svc.process_id).run(stop), name="deliver"),
-            ]
+            loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+                "updates": lambda: _leased(svc, "updates", stop, _updates(app, settings)),
+                "poll": lambda: _leased(svc, "poll", stop, _polls(svc)),
+                "schedule": lambda: schedule_loop(svc, stop),
+                "delivery": lambda: Worker(svc, svc.process_id).run(stop),
+            }
             if settings.ooni.enabled:
-                ooni = _leased(svc, "ooni", stop, functools.partial(ooni_loop, svc))
-                tasks.append(asyncio.create_task(ooni, name="ooni"))
+                ooni = functools.partial(ooni_loop, svc)
+                loops["ooni"] = lambda: _leased(svc, "ooni", stop, ooni)
+            tasks = [
+                asyncio.create_task(_supervised(name, loop, stop), name=name)
+                for name, loop in loops.items()
+            ]
             log.info("CensorWire is running (process %s)", svc.process_id)
             await stop.wait()
             log.info("stopping")
             await asyncio.gather(*tasks, return_exceptions=True)
             await app.stop()
+
+
+async def _supervised(
+    name: str, loop: Callable[[], Coroutine[Any, Any, None]], stop: asyncio.Event
+) -> None:
+    """Run a long-lived loop until ``stop``; if it dies of an error, log it and start it again.
+
+    This is the one place that catches every exception: a loop that died silently would
+    leave a process that looks alive but no longer delivers or answers.
+    """
+    while not stop.is_set():
+        try:
+            await loop()
+        except Exception:
+            log.exception("the %s loop failed; restarting it in 5 s", name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 5.0)
+        else:
+            return
 
 
 def _services(
@@ -271,11 +303,14 @@ def _updates(app: Application, settings: Settings) -> Job:  # type: ignore[type-
                 port=telegram.webhook_port,
                 url_path="telegram",
                 webhook_url=telegram.webhook_url,
-                secret_token=telegram.webhook_secret or None,
+                secret_token=telegram.webhook_secret,
                 allowed_updates=Update.ALL_TYPES,
+                bootstrap_retries=-1,
             )
         else:
-            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=30)
+            await app.updater.start_polling(
+                allowed_updates=Update.ALL_TYPES, timeout=30, bootstrap_retries=-1
+            )
         await ended.wait()
         await app.updater.stop()
 
@@ -316,4 +351,6 @@ async def _one_poll(svc: Services) -> None:
     retention = svc.settings.polling.retention
     await story_store.sweep(svc.redis, now, retention)
     await sweep_search(svc.redis, now, retention)
+    if repaired := await subscriptions.repair_indexes(svc.redis, now):
+        log.warning("repaired %s subscription index entries", repaired)
     log.info("poll done: %s feeds, %s new stories", len(report.feeds), len(report.new_stories))

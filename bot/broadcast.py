@@ -18,7 +18,7 @@ from telegram.ext import ContextTypes
 
 from bot import keys, queue, subscriptions
 from bot.admin import admin_lang
-from bot.handlers import reply
+from bot.handlers import command_argument, reply
 from bot.i18n import t
 from bot.markup import check_html
 from bot.queue import Entry
@@ -40,7 +40,7 @@ async def broadcast_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     message = update.effective_message
     chat = update.effective_chat
     assert message is not None and chat is not None
-    text = (message.text or "").partition(" ")[2].strip()
+    text = command_argument(message)
     if not text:
         await reply(update, context, t(lang, "broadcast_usage"))
         return
@@ -142,11 +142,13 @@ async def fan_out(svc: Services, job: str) -> None:
         await svc.redis.hset(key, "fanned", str(fanned + len(chats)))
 
 
-async def deliver_broadcast(svc: Services, entry_id: str, entry: Entry) -> None:
-    """Send one chat's copy (unless cancelled or already sent), count it, acknowledge it."""
+async def deliver_broadcast(svc: Services, entry_id: str, entry: Entry) -> bool:
+    """Send one chat's copy (unless cancelled or already sent), count it, acknowledge it;
+    True when this call sent it."""
     key = keys.broadcast(entry.job)
+    sent_now = False
     status, text = await svc.redis.hmget(key, ["status", "text"])
-    if status != "running" or not text:
+    if status != "running" or not text or not await subscriptions.exists(svc.redis, entry.chat):
         counter = "cancelled"
     elif await queue.parts_sent(svc.redis, entry_id):
         counter = "sent"  # sent before a crash; only the counting was left to do
@@ -154,6 +156,7 @@ async def deliver_broadcast(svc: Services, entry_id: str, entry: Entry) -> None:
         result = await svc.sender.send(entry.chat, str(text), kind="broadcast")
         counter = {Outcome.SENT: "sent", Outcome.BLOCKED: "blocked"}.get(result.outcome, "failed")
         if result.outcome is Outcome.SENT:
+            sent_now = True
             await queue.part_done(svc.redis, entry_id, 1)
         await svc.watchdog.delivery_outcome(result.outcome)
     async with svc.redis.pipeline(transaction=True) as pipe:
@@ -162,6 +165,7 @@ async def deliver_broadcast(svc: Services, entry_id: str, entry: Entry) -> None:
         pipe.xdel(keys.queue(), entry_id)
         pipe.delete(keys.queue_receipt(entry_id))
         await pipe.execute()
+    return sent_now
 
 
 async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

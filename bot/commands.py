@@ -51,7 +51,7 @@ def parse_filters(args: list[str], *, allow_number: bool = False) -> ParsedFilte
         if not word:
             continue
         lower = word.lower()
-        if allow_number and word.isdigit() and number is None:
+        if allow_number and word.isascii() and word.isdigit() and number is None:
             number = int(word)
         elif _CHANNEL.match(word) and not channel:
             channel = word

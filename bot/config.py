@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
@@ -17,6 +18,7 @@ from bot.errors import ConfigError
 from bot.ooni import OoniSettings
 
 DEFAULT_CONFIG_NAME = "config.toml"
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 T = TypeVar("T")
 
 
@@ -195,6 +197,11 @@ def _telegram_from_env(telegram: TelegramSettings, environ: Mapping[str, str]) -
     if "CENSORWIRE_ADMINS" in environ:
         changes["admins"] = _parse_admins(environ["CENSORWIRE_ADMINS"])
     telegram = dataclasses.replace(telegram, **changes)
+    if telegram.webhook_url and not _SECRET.fullmatch(telegram.webhook_secret):
+        raise ConfigError(
+            "telegram.webhook_secret: required in webhook mode, 1-256 characters of "
+            "A-Z a-z 0-9 _ - (Telegram sends it with every update; others are refused)"
+        )
     if telegram.api_base_url:
         parts = urlsplit(telegram.api_base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import html
 import logging
 from collections.abc import Sequence
@@ -95,16 +94,12 @@ def alert_html(event: Event, lang: str) -> str:
 # Scheduling ------------------------------------------------------------------------------
 
 
-async def schedule_due(svc: Services) -> int:
-    """Queue the digests that are due now; returns how many chats got one."""
+async def schedule_due(svc: Services, events: Sequence[Event]) -> int:
+    """Queue the digests due now (a batch of chats); returns how many chats were handled."""
     now = svc.clock()
     due: list[str] = await svc.redis.zrangebyscore(  # type: ignore[assignment]
         keys.digest_due(), "-inf", now.timestamp(), start=0, num=DUE_BATCH
     )
-    if not due:
-        return 0
-    events = await story_store.events_between(svc.redis, now - DIGEST_WINDOW, now)
-    queued = 0
     for raw_chat in due:
         chat_id = int(raw_chat)
         sub = await subscriptions.get(svc.redis, chat_id)
@@ -124,11 +119,12 @@ async def schedule_due(svc: Services) -> int:
                 parts=tuple(parts),
                 clusters=tuple(clusters),
             )
-            queued += await queue.enqueue(svc.redis, [entry])
+            await queue.enqueue(svc.redis, [entry])
             await subscriptions.mark_sent(svc.redis, chat_id, clusters)
-        sub = dataclasses.replace(sub, last_digest=now.timestamp())
-        await subscriptions.save(svc.redis, sub, now + timedelta(minutes=1))
-    return queued
+        # Only the digest fields change, and only if the chat is still subscribed: a
+        # settings change or /unsubscribe made meanwhile is not overwritten.
+        await subscriptions.digest_done(svc.redis, sub, now)
+    return len(due)
 
 
 async def alert_new_stories(svc: Services, new: Sequence[Story]) -> int:
@@ -169,74 +165,103 @@ async def alert_new_stories(svc: Services, new: Sequence[Story]) -> int:
 
 
 async def schedule_loop(svc: Services, stop: asyncio.Event) -> None:
-    """While holding the schedule lease: queue due digests every few seconds."""
+    """While holding the schedule lease: queue due digests and tend broadcasts."""
     lease = Lease(svc.redis, "schedule", svc.process_id, svc.settings.delivery.lease_ttl)
     every = min(SCHEDULE_EVERY, svc.settings.delivery.schedule_every)
     while not stop.is_set():
         try:
             if await lease.acquire():
-                while await schedule_due(svc) >= DUE_BATCH:
-                    pass
-                await tend_jobs(svc)
-        except RedisError as e:
-            log.warning("scheduling digests failed (Redis): %s", e)
+                await _schedule_tick(svc)
+        except (RedisError, StorageError) as e:
+            log.warning("scheduling failed (Redis): %s", e)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
     with contextlib.suppress(RedisError):
         await lease.release()
 
 
+async def _schedule_tick(svc: Services) -> None:
+    now = svc.clock()
+    if await svc.redis.zcount(keys.digest_due(), "-inf", now.timestamp()):
+        events = await story_store.events_between(svc.redis, now - DIGEST_WINDOW, now)
+        while await schedule_due(svc, events) >= DUE_BATCH:
+            pass
+    await tend_jobs(svc)
+    svc.metrics.queue_depth.set(await queue.depth(svc.redis))
+
+
 # Sending ---------------------------------------------------------------------------------
 
 
 class Worker:
-    """Consumes the queue in this process with at most ``in_flight`` entries at once."""
+    """Consumes the queue in this process with at most ``in_flight`` entries at once.
+
+    It only reads as many entries as it has free slots, and keeps the ones it works on
+    claimed (a heartbeat resets their idle time), so another process takes over an entry
+    only when this one died.
+    """
 
     def __init__(self, svc: Services, consumer: str) -> None:
         self._svc = svc
         self._consumer = consumer
-        self._slots = asyncio.Semaphore(svc.settings.delivery.in_flight)
+        self._in_flight = svc.settings.delivery.in_flight
         self._tasks: set[asyncio.Task[None]] = set()
         self._working: set[str] = set()
+        self._room = asyncio.Event()
+        self._room.set()
+        self.delivered = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         svc = self._svc
         await queue.ensure_group(svc.redis)
+        heartbeat = asyncio.create_task(self._heartbeat(stop))
         claim_ms = int(svc.settings.delivery.claim_after * 1000)
-        loop = asyncio.get_running_loop()
-        touched = loop.time()
         while not stop.is_set():
+            free = self._in_flight - len(self._working)
+            if free <= 0:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), 1.0)
+                continue
             try:
-                if loop.time() - touched > svc.settings.delivery.claim_after / 3:
-                    await queue.touch(svc.redis, self._consumer, list(self._working))
-                    touched = loop.time()
-                stale = await queue.claim_stale(svc.redis, self._consumer, claim_ms, 50)
+                stale = await queue.claim_stale(svc.redis, self._consumer, claim_ms, free)
                 batch = [(i, e) for i, e in stale if i not in self._working]
-                batch += await queue.read(
-                    svc.redis, self._consumer, svc.settings.delivery.in_flight, 1000
-                )
-            except RedisError as e:
-                log.warning("delivery queue unreachable: %s", e)
+                if len(batch) < free:
+                    batch += await queue.read(svc.redis, self._consumer, free - len(batch), 1000)
+                await svc.watchdog.redis_ok()
+            except (RedisError, StorageError) as e:
                 await svc.watchdog.redis_trouble(e)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 2.0)
                 continue
-            await svc.watchdog.redis_ok()
-            svc.metrics.queue_depth.set(len(batch))
             for entry_id, entry in batch:
-                await self._slots.acquire()
                 self._working.add(entry_id)
                 task = asyncio.create_task(self._deliver(entry_id, entry))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        heartbeat.cancel()
+        log.info("delivery worker %s stopped after %s messages", self._consumer, self.delivered)
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        every = self._svc.settings.delivery.claim_after / 3
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            try:
+                await queue.touch(self._svc.redis, self._consumer, list(self._working))
+            except RedisError as e:
+                log.warning("could not keep queue entries claimed: %s", e)
 
     async def _deliver(self, entry_id: str, entry: Entry) -> None:
         svc = self._svc
         try:
             if entry.kind == "broadcast":
-                await deliver_broadcast(svc, entry_id, entry)
+                self.delivered += await deliver_broadcast(svc, entry_id, entry)
+                return
+            if not await subscriptions.exists(svc.redis, entry.chat):
+                await queue.ack(svc.redis, entry_id)  # unsubscribed since it was queued
                 return
             done = await queue.parts_sent(svc.redis, entry_id)
             outcome = Outcome.SENT
@@ -250,9 +275,10 @@ class Worker:
                 await queue.part_done(svc.redis, entry_id, index + 1)
             await svc.watchdog.delivery_outcome(outcome)
             await queue.ack(svc.redis, entry_id)
+            self.delivered += outcome is Outcome.SENT
         except (RedisError, StorageError) as e:
             await svc.watchdog.redis_trouble(e)
             log.warning("delivery of %s interrupted by Redis: %s; it will be retried", entry.key, e)
         finally:
             self._working.discard(entry_id)
-            self._slots.release()
+            self._room.set()

@@ -139,7 +139,7 @@ class Fetcher:
     ) -> bytes:
         cap = self._settings.max_body_bytes
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
+        if declared.isascii() and declared.isdigit() and int(declared) > cap:
             raise FetchError(url, f"body of {int(declared):,} bytes is over the {cap:,}-byte cap")
         encoding = headers.get("content-encoding", "identity").strip().lower()
         inflater = _Inflater(url, encoding, cap)
@@ -215,7 +215,7 @@ def parse_retry_after(value: str, now: datetime) -> float | None:
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)

@@ -13,6 +13,8 @@ from telegram import (
     ChatMemberUpdated,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
     Update,
 )
 from telegram.error import TelegramError
@@ -67,6 +69,15 @@ async def reply(
         await services(context).sender.send(chat.id, text, **kwargs)  # type: ignore[arg-type]
 
 
+def command_argument(message: Message) -> str:
+    """Everything after the command itself (spaces and line breaks kept inside)."""
+    text = message.text or ""
+    entities = message.entities or ()
+    if entities and entities[0].type == MessageEntity.BOT_COMMAND and entities[0].offset == 0:
+        return text[entities[0].length :].strip()
+    return text.partition(" ")[2].strip()
+
+
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
     """The reply language, or None when the user is over the command limit (told once)."""
     svc = services(context)
@@ -77,6 +88,20 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None
         if over:
             if first:
                 await reply(update, context, t(lang, "slow_down"))
+            return None
+    return lang
+
+
+async def button_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
+    """``gate`` for button presses: over the limit, the press is answered and ignored."""
+    svc = services(context)
+    lang = await chat_lang(svc, update)
+    user = update.effective_user
+    query = update.callback_query
+    if user is not None and query is not None and not svc.is_admin(user.id):
+        over, _first = await over_command_limit(svc, user.id)
+        if over:
+            await query.answer(t(lang, "slow_down"))
             return None
     return lang
 
@@ -100,6 +125,12 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if user is not None and services(context).is_admin(user.id):
         text += t(lang, "help_admin")
     await reply(update, context, text)
+
+
+def user_language_code(update: Update) -> str:
+    user = update.effective_user
+    code = (user.language_code or "") if user else ""
+    return code.split("-")[0].lower()
 
 
 def filters_text(sub: Subscription, lang: str) -> str:
@@ -146,7 +177,7 @@ async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         kind=kind,
         lang=lang,
         digest_time=svc.settings.delivery.digest_time,
-        tz=subscriptions.default_zone(lang),
+        tz=subscriptions.default_zone(user_language_code(update) or lang),
         title=title,
         created=now.timestamp(),
     )
@@ -196,11 +227,23 @@ async def _channel_target(
 
 
 async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/unsubscribe: stop everything for this chat and delete its data."""
+    """/unsubscribe [@channel]: stop everything for this chat (or channel), delete its data."""
     if (lang := await gate(update, context)) is None:
         return
     chat = update.effective_chat
     assert chat is not None
+    parsed = parse_filters(list(context.args or []))
+    if parsed.channel and not parsed.given and not parsed.unknown:
+        found = await _channel_target(update, context, parsed.channel, lang)
+        if found is None:
+            return
+        had = await subscriptions.delete(services(context).redis, found[0])
+        key = "channel_unsubscribed" if had else "not_subscribed"
+        await reply(update, context, t(lang, key, channel=parsed.channel))
+        return
+    if context.args:
+        await reply(update, context, t(lang, "unsubscribe_usage"))
+        return
     if not await may_change_chat(update, context):
         await reply(update, context, t(lang, "group_admin_only"))
         return

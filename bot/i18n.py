@@ -111,6 +111,11 @@ _EN: Final[dict[str, str]] = {
     "channel_not_admin": "You need to be an admin of {channel} to subscribe it.",
     "channel_bot_not_admin": "Add me to {channel} as an admin who can post, then try again.",
     "channel_subscribed": "✅ {channel} is subscribed. {what}",
+    "channel_unsubscribed": "{channel} is unsubscribed; I deleted what I kept for it.",
+    "unsubscribe_usage": (
+        "<code>/unsubscribe</code> stops this chat; <code>/unsubscribe @channel</code> "
+        "stops a channel you administer."
+    ),
     "group_added": (
         "Hello! I post news about messenger blocking and censorship. "
         "An admin can /subscribe this group."
@@ -284,6 +289,11 @@ _RU: Final[dict[str, str]] = {
     "channel_not_admin": "Чтобы подписать {channel}, нужно быть его администратором.",
     "channel_bot_not_admin": "Добавьте меня в {channel} администратором с правом публикации.",
     "channel_subscribed": "✅ {channel} подписан. {what}",
+    "channel_unsubscribed": "{channel} отписан; данные канала удалены.",
+    "unsubscribe_usage": (
+        "<code>/unsubscribe</code> отписывает этот чат; <code>/unsubscribe @channel</code> "
+        "— канал, который вы администрируете."
+    ),
     "group_added": (
         "Здравствуйте! Я публикую новости о блокировках мессенджеров и цензуре. "
         "Администратор может подписать группу командой /subscribe."

@@ -107,6 +107,11 @@ def subscription(chat_id: int) -> str:
     return f"cw:sub:{{{chat_id}}}"
 
 
+def subscription_pattern() -> str:
+    """SCAN pattern matching every subscription record."""
+    return "cw:sub:{*}"
+
+
 def sent_clusters(chat_id: int) -> str:
     """Set: cluster ids already sent to a chat (digests and alerts), with a TTL."""
     return f"cw:sent:{{{chat_id}}}"

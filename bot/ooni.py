@@ -173,7 +173,7 @@ def _row_asn(row: Mapping[str, Any]) -> int:
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     text = str(raw).upper().removeprefix("AS")
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise OoniError(f"row has a bad probe_asn {raw!r}")
     return int(text)
 

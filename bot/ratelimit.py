@@ -159,7 +159,7 @@ def chat_scope(chat_id: object) -> tuple[str, bool] | None:
     text = str(chat_id).strip()
     if not text:
         return None
-    if text.lstrip("-").isdigit():
+    if text.lstrip("-").isascii() and text.lstrip("-").isdigit():
         number = int(text)
         return str(number), number < 0
     return text.lower(), True  # "@username": only supergroups and channels have one

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 def parse_clock(text: str) -> time:
     """``"09:00"`` → 09:00; raises ValueError for anything but HH:MM on a 24-hour clock."""
     parts = text.strip().split(":")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
         raise ValueError(f"not a time of day: {text!r} (write it like 09:00)")
     hour, minute = int(parts[0]), int(parts[1])
     if not (0 <= hour < 24 and 0 <= minute < 60):

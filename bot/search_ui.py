@@ -10,10 +10,10 @@ from telegram.ext import ContextTypes
 from bot.commands import MAX_QUERY
 from bot.countries import day_month
 from bot.digest import linkable, shorten
-from bot.handlers import gate, reply
+from bot.handlers import button_gate, command_argument, gate, reply
 from bot.i18n import Raw, t
 from bot.search import parse_query, search
-from bot.services import Services, chat_lang, load_button, services, store_button
+from bot.services import Services, load_button, services, store_button
 
 PAGE = 5
 
@@ -25,7 +25,7 @@ async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     message = update.effective_message
     chat = update.effective_chat
     assert message is not None and chat is not None
-    text = (message.text or "").partition(" ")[2].strip()
+    text = command_argument(message)
     if not text:
         await reply(update, context, t(lang, "search_usage"))
         return
@@ -88,13 +88,14 @@ async def on_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query is None or chat is None or query.message is None:
         return
     svc = services(context)
-    lang = await chat_lang(svc, update)
+    if (lang := await button_gate(update, context)) is None:
+        return
     _, token, raw_offset = ((query.data or "") + "::").split(":")[:3]
     state = await load_button(svc, token)
     if (
         not state
         or state.get("chat") != str(chat.id)
-        or not raw_offset.isdigit()
+        or not (raw_offset.isascii() and raw_offset.isdigit())
         or int(raw_offset) > 500
     ):
         await query.answer(t(lang, "stale_button"))

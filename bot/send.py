@@ -26,10 +26,12 @@ from telegram.error import (
     Forbidden,
     NetworkError,
     RetryAfter,
+    TelegramError,
     TimedOut,
 )
 
 from bot import subscriptions
+from bot.errors import StorageError
 from bot.metrics import Metrics
 from bot.storage import Redis
 
@@ -147,7 +149,7 @@ class Sender:
             if "not modified" not in str(e).lower():
                 log.warning("edit of message %s in %s refused: %s", message_id, chat_id, e)
             return False
-        except (Forbidden, NetworkError) as e:
+        except (TelegramError, StorageError) as e:
             log.warning("edit of message %s in %s failed: %s", message_id, chat_id, e)
             return False
         return True

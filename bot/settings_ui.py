@@ -17,9 +17,16 @@ from bot.commands import (
     toggle,
 )
 from bot.countries import app_name, country_name, flag
-from bot.handlers import gate, menu_markup, reply, subscribed_text
+from bot.handlers import (
+    button_gate,
+    gate,
+    menu_markup,
+    reply,
+    subscribed_text,
+    user_language_code,
+)
 from bot.i18n import LANGS, t
-from bot.services import Services, chat_lang, may_change_chat, services
+from bot.services import Services, may_change_chat, services
 from bot.subscriptions import Mode, Subscription
 
 
@@ -133,7 +140,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query is None or chat is None:
         return
     svc = services(context)
-    lang = await chat_lang(svc, update)
+    if (lang := await button_gate(update, context)) is None:
+        return
     data = query.data or ""
     parts = data.split(":", 2)
     if not await may_change_chat(update, context):
@@ -165,7 +173,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 kind=chat.type,
                 lang=lang,
                 digest_time=svc.settings.delivery.digest_time,
-                tz=subscriptions.default_zone(lang),
+                tz=subscriptions.default_zone(user_language_code(update) or lang),
                 title=chat.title or "",
                 created=now.timestamp(),
             )

@@ -3,7 +3,7 @@
 The record (filters, delivery mode, digest time, zone, labels' language, chat kind) is one
 hash written in one command, so a chat is never half-subscribed. The indexes (the set of
 subscribed chats, the due-time sorted set, the alert set) are written right after and
-repaired by ``repair_indexes``.
+repaired by ``repair_indexes``, which the periodic sweep runs.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dataclasses
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -95,6 +95,67 @@ def valid_zone(name: str) -> bool:
 
 def default_zone(lang: str) -> str:
     return DEFAULT_ZONES.get(lang, "UTC")
+
+
+_DIGEST_DONE = """
+local data = redis.call('HGET', KEYS[1], 'data')
+if not data then return 0 end
+local record = cjson.decode(data)
+record['last_digest'] = tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], 'data', cjson.encode(record))
+return 1
+"""
+
+
+async def exists(redis: Redis, chat_id: int) -> bool:
+    return bool(await redis.exists(keys.subscription(chat_id)))
+
+
+async def digest_done(redis: Redis, sub: Subscription, now: datetime) -> None:
+    """Record that a digest was handled at ``now`` and schedule the next one, touching
+    nothing else of the record and nothing at all when the chat unsubscribed meanwhile."""
+    if await redis.eval(_DIGEST_DONE, 1, keys.subscription(sub.chat_id), now.timestamp()):
+        current = await get(redis, sub.chat_id)
+        if current is not None and current.wants_digest:
+            later = now + timedelta(minutes=1)
+            await redis.zadd(
+                keys.digest_due(), {str(sub.chat_id): current.next_due(later).timestamp()}
+            )
+    else:
+        await redis.zrem(keys.digest_due(), str(sub.chat_id))
+
+
+async def repair_indexes(redis: Redis, now: datetime, batch: int = 500) -> int:
+    """Make the indexes agree with the records after a crash between the two writes:
+    ids without a record are dropped, records missing from an index are put back."""
+    repaired = 0
+    for index in (keys.subscribers(), keys.alert_chats()):
+        cursor = 0
+        while True:
+            cursor, members = await redis.sscan(index, cursor, count=batch)
+            for member in members:
+                if not await exists(redis, int(member)):
+                    repaired += int(await redis.srem(index, member))
+            if cursor == 0:
+                break
+    zcursor = 0
+    while True:
+        zcursor, scored = await redis.zscan(keys.digest_due(), zcursor, count=batch)
+        for pair in scored:
+            chat = str(pair[0])
+            if not await exists(redis, int(chat)):
+                repaired += int(await redis.zrem(keys.digest_due(), chat))
+        if zcursor == 0:
+            break
+    async for key in redis.scan_iter(match=keys.subscription_pattern(), count=batch):
+        data = await redis.hget(key, "data")
+        if not data:
+            continue
+        sub = Subscription.from_json(str(data))
+        if not await redis.sismember(keys.subscribers(), str(sub.chat_id)):
+            await write_indexes(redis, sub, now)
+            repaired += 1
+    return repaired
 
 
 async def get(redis: Redis, chat_id: int) -> Subscription | None:

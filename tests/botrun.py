@@ -65,12 +65,14 @@ async def _logged(log: Path, text: str) -> None:
 
 
 def write_config(
-    folder: Path, feeds: Sequence[str] = (), extra: str = "", polling: str = ""
+    folder: Path, feeds: Sequence[str] = (), extra: str = "", polling: dict[str, str] | None = None
 ) -> Path:
+    """A config file; ``polling`` holds TOML values (``{"interval": '"2s"'}``) over defaults."""
+    values = {"interval": '"1h"', "timeout": '"5s"', **(polling or {})}
     lines = [
         extra,
         '[redis]\ndata_dir = "data"\n',
-        f'[polling]\ninterval = "1h"\ntimeout = "5s"\n{polling}',
+        "[polling]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()),
     ]
     lines += [f'[[feeds]]\nurl = "{url}"\nname = "Feed {i}"\n' for i, url in enumerate(feeds)]
     path = folder / "config.toml"
@@ -87,7 +89,7 @@ async def running_bot(
     extra_config: str = "",
     admins: str = str(ADMIN),
     fake: FakeBotApi | None = None,
-    polling: str = "",
+    polling: dict[str, str] | None = None,
     wait_updates: bool = True,
     killed: bool = False,
 ) -> AsyncIterator[BotRun]:

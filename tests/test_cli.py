@@ -165,6 +165,9 @@ async def test_kill_9_leaves_the_server_for_the_next_command_and_loses_nothing(
         ("[telegram\n", {}, "not valid TOML"),
         ("", {"CENSORWIRE_ADMINS": "12,abc"}, "CENSORWIRE_ADMINS"),
         ("", {"REDIS_URL": "http://nope"}, "redis.url"),
+        ('[telegram]\nwebhook_url = "https://x.example/t"\n', {}, "telegram.webhook_secret"),
+        ('[delivery]\ndigest_time = "25:00"\n', {}, "delivery.digest_time"),
+        ('[ooni]\ncountries = ["ru"]\n', {}, "ooni.countries"),
     ],
 )
 async def test_bad_config_exits_2_with_one_line_naming_the_key(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections import Counter
@@ -14,7 +15,7 @@ from bot import keys, subscriptions
 from bot.subscriptions import Mode, Subscription
 from tests.botrun import ADMIN, BotRun, running_bot
 from tests.fakes.botapi import FakeBotApi
-from tests.fakes.feeds import FeedServer
+from tests.fakes.feeds import FIXTURES, FeedServer
 from tests.fakes.tghtml import parse_telegram_html
 from tests.test_bot import eventually
 
@@ -30,6 +31,10 @@ async def subscribe_many(redis: aioredis.Redis, chats: range, **fields: object) 
     for chat in chats:
         sub = Subscription(chat_id=chat, **fields)  # type: ignore[arg-type]
         await subscriptions.save(redis, sub, now)
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
 
 
 def texts(fake: FakeBotApi, chat: int) -> list[str]:
@@ -107,14 +112,31 @@ async def test_instant_alert_goes_once_to_opted_in_chats(
     await subscribe_many(redis, range(3001, 3002), mode=Mode.ALERTS, apps=("telegram",))
     await subscribe_many(redis, range(3002, 3003), mode=Mode.DIGEST)
     await subscribe_many(redis, range(3003, 3004), mode=Mode.BOTH, apps=("viber",))
+    mirror = feeds.serve("/mirror", status=404)  # another outlet, reprinting later
     async with running_bot(
-        tmp_path, redis_url, feeds=[feeds.url("/rss")], extra_config=FAST
+        tmp_path,
+        redis_url,
+        feeds=[feeds.url("/rss"), mirror],
+        extra_config=FAST,
+        polling={"interval": '"1s"', "max_backoff": '"1s"'},
     ) as bot:
         await bot.wait_sent(3001, 1)
         assert "Alert" in texts(bot.fake, 3001)[0] and "Telegram" in texts(bot.fake, 3001)[0]
+        reprint = fixture_bytes("rss_en.xml").replace(b"wire.example", b"mirror.example")
+        feeds.serve("/mirror", body=reprint)
+        await eventually(lambda: _stored_from(redis, "mirror.example"))
         await eventually(lambda: _queue_empty(redis))
-    assert len(bot.fake.sent(3001)) == 1  # once per event
+    assert len(bot.fake.sent(3001)) == 1  # once per event, though a second outlet joined it
     assert bot.fake.sent(3002) == [] and bot.fake.sent(3003) == []
+
+
+async def _stored_from(redis: aioredis.Redis, host: str) -> bool:
+    ids = await redis.zrange(keys.stories_by_time(), 0, -1)
+    for story_id in ids:
+        data = await redis.hget(keys.story(story_id), "data")
+        if data and host in data:
+            return True
+    return False
 
 
 async def _queue_empty(redis: aioredis.Redis) -> bool:
@@ -244,10 +266,15 @@ async def test_two_processes_share_updates_polling_and_delivery(
     (tmp_path / "b").mkdir()
     async with (
         running_bot(tmp_path / "a", redis_url, extra_config=FAST, fake=fake) as first,
-        running_bot(tmp_path / "b", redis_url, extra_config=FAST, fake=fake, wait_updates=False),
+        running_bot(
+            tmp_path / "b", redis_url, extra_config=FAST, fake=fake, wait_updates=False
+        ) as second,
     ):
         await _broadcast(first, "Both")
         await _wait_report(first)
+    for run in (first, second):  # both processes took part in delivering
+        delivered = re.search(r"stopped after (\d+) messages", run.log.read_text())
+        assert delivered is not None and int(delivered.group(1)) > 0
     assert all(texts(fake, c) == ["Both"] for c in chats)
     assert fake.too_many == 0
     assert not [c for c in fake.calls_to("getUpdates") if c.status == 409]
