@@ -45,6 +45,7 @@ from bot.feeds import Feed, effective_feeds
 from bot.fetch import Fetcher
 from bot.i18n import COMMANDS
 from bot.leases import Lease, keep, wait_to_acquire
+from bot.llm_stage import llm_handler, make_summarizer
 from bot.metrics import Metrics
 from bot.models import Story
 from bot.ooni_watch import ooni_loop
@@ -247,10 +248,13 @@ def _services(
     )
     poller = Poller(settings, redis, Fetcher(session, settings.polling), executor, clock=utcnow)
     svc = Services(settings, redis, session, sender, metrics, poller, utcnow, Watchdog(notify))
+    svc.llm = make_summarizer(session, settings.summarizer)
     holder.append(svc)
     for handler in extra_handlers(redis, settings):
         poller.add_handler(handler)
     poller.add_handler(lambda new: _alerts(svc, new))
+    if svc.llm is not None:
+        poller.add_handler(llm_handler(redis, svc.llm))
     poller.set_health_handler(lambda feed, old, new: admin.on_feed_health(svc, feed, old, new))
     return svc
 
@@ -334,6 +338,8 @@ def _polls(svc: Services) -> Job:
 
 async def _one_poll(svc: Services) -> None:
     feeds: list[Feed] = await effective_feeds(svc.redis, svc.settings.feeds)
+    if svc.llm is not None:
+        svc.llm.start_poll()
     with svc.metrics.poll_seconds.time():
         report = await svc.poller.poll(feeds)
     now = svc.clock()

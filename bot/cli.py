@@ -24,6 +24,7 @@ from bot.durations import parse_duration
 from bot.errors import CensorWireError, ConfigError, StorageError
 from bot.feeds import effective_feeds
 from bot.fetch import Fetcher
+from bot.llm_stage import llm_handler, make_summarizer
 from bot.logs import setup_logging
 from bot.models import Story
 from bot.pipeline import FeedReport, Outcome, Poller, PollReport, StoryHandler
@@ -67,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"censorwire: {e}", file=sys.stderr)
         return 2
-    secrets = [settings.telegram.token, settings.telegram.webhook_secret]
+    secrets = [
+        settings.telegram.token,
+        settings.telegram.webhook_secret,
+        settings.summarizer.llm_api_key,
+    ]
     setup_logging(args.log_level, secrets)
     try:
         if args.command == "poll":
@@ -121,6 +126,8 @@ async def poll_once(settings: Settings, *, as_json: bool) -> int:
             )
             for handler in extra_handlers(redis, settings):
                 poller.add_handler(handler)
+            if (summarizer := make_summarizer(session, settings.summarizer)) is not None:
+                poller.add_handler(llm_handler(redis, summarizer))
             with _Progress(len(feeds), report_out) as progress:
                 report = await poller.poll(feeds, progress.advance)
         finally:

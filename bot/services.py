@@ -17,6 +17,7 @@ from bot import keys, subscriptions
 from bot.config import Settings
 from bot.i18n import pick_lang
 from bot.leases import new_holder
+from bot.llm import LlmSummarizer
 from bot.metrics import Metrics
 from bot.ops import Watchdog
 from bot.pipeline import Poller
@@ -41,6 +42,7 @@ class Services:
     clock: Callable[[], datetime]
     watchdog: Watchdog
     process_id: str = field(default_factory=new_holder)
+    llm: LlmSummarizer | None = None
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.settings.telegram.admins

@@ -248,3 +248,18 @@ async def _sweep_numbers(redis: Redis, batch: int) -> None:
                 await redis.hdel(keys.story_nums(), *gone)
         if cursor == 0:
             break
+
+
+_REPLACE_SUMMARY = """
+local data = redis.call('HGET', KEYS[1], 'data')
+if not data then return 0 end
+local record = cjson.decode(data)
+record['summary'] = ARGV[1]
+redis.call('HSET', KEYS[1], 'data', cjson.encode(record))
+return 1
+"""
+
+
+async def replace_summary(redis: Redis, story_id: str, summary: str) -> bool:
+    """Put a better summary into a stored story (one atomic call); False if it is gone."""
+    return bool(await redis.eval(_REPLACE_SUMMARY, 1, keys.story(story_id), summary))
