@@ -61,6 +61,7 @@ from bot.updates import PerChatOrder
 log = logging.getLogger(__name__)
 
 TELEGRAM_API = "https://api.telegram.org"
+REPAIR_EVERY = 6 * 3600.0
 NO_TOKEN = (
     "telegram.token: no bot token. Get one from @BotFather (https://t.me/BotFather) and set "
     "TELEGRAM_TOKEN; `censorwire digest` and `censorwire poll --once` work without it"
@@ -357,6 +358,8 @@ async def _one_poll(svc: Services) -> None:
     retention = svc.settings.polling.retention
     await story_store.sweep(svc.redis, now, retention)
     await sweep_search(svc.redis, now, retention)
-    if repaired := await subscriptions.repair_indexes(svc.redis, now):
-        log.warning("repaired %s subscription index entries", repaired)
+    if now.timestamp() - svc.last_repair >= REPAIR_EVERY:
+        svc.last_repair = now.timestamp()
+        if repaired := await subscriptions.repair_indexes(svc.redis, now):
+            log.warning("repaired %s subscription index entries", repaired)
     log.info("poll done: %s feeds, %s new stories", len(report.feeds), len(report.new_stories))

@@ -171,7 +171,7 @@ async def schedule_loop(svc: Services, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             if await lease.acquire():
-                await _schedule_tick(svc)
+                await _schedule_tick(svc, stop)
         except (RedisError, StorageError) as e:
             log.warning("scheduling failed (Redis): %s", e)
         with contextlib.suppress(TimeoutError):
@@ -180,11 +180,11 @@ async def schedule_loop(svc: Services, stop: asyncio.Event) -> None:
         await lease.release()
 
 
-async def _schedule_tick(svc: Services) -> None:
+async def _schedule_tick(svc: Services, stop: asyncio.Event) -> None:
     now = svc.clock()
     if await svc.redis.zcount(keys.digest_due(), "-inf", now.timestamp()):
         events = await story_store.events_between(svc.redis, now - DIGEST_WINDOW, now)
-        while await schedule_due(svc, events) >= DUE_BATCH:
+        while await schedule_due(svc, events) >= DUE_BATCH and not stop.is_set():
             pass
     await tend_jobs(svc)
     svc.metrics.queue_depth.set(await queue.depth(svc.redis))

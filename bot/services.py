@@ -43,6 +43,7 @@ class Services:
     watchdog: Watchdog
     process_id: str = field(default_factory=new_holder)
     llm: LlmSummarizer | None = None
+    last_repair: float = 0.0
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.settings.telegram.admins

@@ -127,35 +127,60 @@ async def digest_done(redis: Redis, sub: Subscription, now: datetime) -> None:
 
 async def repair_indexes(redis: Redis, now: datetime, batch: int = 500) -> int:
     """Make the indexes agree with the records after a crash between the two writes:
-    ids without a record are dropped, records missing from an index are put back."""
+    ids without a record are dropped, records missing from the index are put back.
+    A few round trips per page of ``batch`` chats."""
     repaired = 0
-    for index in (keys.subscribers(), keys.alert_chats()):
+    for index in (keys.subscribers(), keys.alert_chats(), keys.digest_due()):
         cursor = 0
         while True:
-            cursor, members = await redis.sscan(index, cursor, count=batch)
-            for member in members:
-                if not await exists(redis, int(member)):
-                    repaired += int(await redis.srem(index, member))
+            if index == keys.digest_due():
+                cursor, scored = await redis.zscan(index, cursor, count=batch)
+                members = [str(pair[0]) for pair in scored]
+            else:
+                cursor, found = await redis.sscan(index, cursor, count=batch)
+                members = [str(m) for m in found]
+            repaired += await _drop_orphans(redis, index, members)
             if cursor == 0:
                 break
-    zcursor = 0
-    while True:
-        zcursor, scored = await redis.zscan(keys.digest_due(), zcursor, count=batch)
-        for pair in scored:
-            chat = str(pair[0])
-            if not await exists(redis, int(chat)):
-                repaired += int(await redis.zrem(keys.digest_due(), chat))
-        if zcursor == 0:
-            break
+    keys_found: list[str] = []
     async for key in redis.scan_iter(match=keys.subscription_pattern(), count=batch):
-        data = await redis.hget(key, "data")
-        if not data:
-            continue
-        sub = Subscription.from_json(str(data))
-        if not await redis.sismember(keys.subscribers(), str(sub.chat_id)):
-            await write_indexes(redis, sub, now)
-            repaired += 1
+        keys_found.append(str(key))
+        if len(keys_found) >= batch:
+            repaired += await _reindex(redis, keys_found, now)
+            keys_found = []
+    repaired += await _reindex(redis, keys_found, now)
     return repaired
+
+
+async def _drop_orphans(redis: Redis, index: str, members: list[str]) -> int:
+    if not members:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for member in members:
+            pipe.exists(keys.subscription(int(member)))
+        alive = await pipe.execute()
+    gone = [m for m, ok in zip(members, alive, strict=True) if not ok]
+    if not gone:
+        return 0
+    if index == keys.digest_due():
+        return int(await redis.zrem(index, *gone))
+    return int(await redis.srem(index, *gone))
+
+
+async def _reindex(redis: Redis, record_keys: list[str], now: datetime) -> int:
+    if not record_keys:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in record_keys:
+            pipe.hget(key, "data")
+        records = [Subscription.from_json(str(d)) for d in await pipe.execute() if d]
+    if not records:
+        return 0
+    listed = await redis.smismember(keys.subscribers(), [str(r.chat_id) for r in records])
+    missing = [r for r, ok in zip(records, listed, strict=True) if not ok]
+    for sub in missing:
+        await write_indexes(redis, sub, now)
+    return len(missing)
 
 
 async def get(redis: Redis, chat_id: int) -> Subscription | None:
