@@ -8,6 +8,10 @@ a separate process over 20 loopback hosts (127.0.0.1 to 127.0.0.20), then measur
   - a second poll where every feed answers 304, in feeds/s; goal >= 2,000;
   - peak resident memory of the poller process (and of its parse workers); goal < 300 MB;
   - relevance precision and recall on the held-out labelled half; goal >= 0.9.
+Also, where /proc exists, the CPU milliseconds per feed of every process on each side, and
+``cpu_bound_ratio``: bare CPU per feed / the pipeline's (all its processes). It equals
+``cold_ratio`` when the run has every core to itself, and it barely moves when other work
+shares the machine, which the wall-clock ratio does not survive.
 Prints one JSON object. Usage: python -m bench.poll [--feeds 1000] [--items 30]
 """
 
@@ -24,6 +28,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -147,14 +152,56 @@ def _parse_only(body: bytes) -> int:
     return len(feedparser.parse(body).entries)
 
 
-def bare_parse_rate(bodies: list[bytes], workers: int) -> float:
+def _cpu_seconds(pids: Iterable[int]) -> float:
+    """User plus system CPU seconds of the processes ``pids`` so far (Linux /proc)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children() -> set[int]:
+    """This process's child processes (workers, the feed server, embedded Redis)."""
+    found = set()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid():
+            found.add(int(entry.name))
+    return found
+
+
+class CpuMeter:
+    """CPU milliseconds per feed of named groups of processes over one timed stretch."""
+
+    def __init__(self, groups: dict[str, set[int]], feeds: int) -> None:
+        self._groups, self._feeds = groups, feeds
+        self._start = {name: _cpu_seconds(pids) for name, pids in groups.items()}
+
+    def per_feed(self) -> dict[str, float]:
+        return {
+            name: round((_cpu_seconds(pids) - self._start[name]) * 1000 / self._feeds, 2)
+            for name, pids in self._groups.items()
+        }
+
+
+def bare_parse_rate(bodies: list[bytes], workers: int) -> tuple[float, dict[str, float]]:
+    before = _children()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_parse_only, bodies[: workers * 2]))  # warm the workers up
+        meter = CpuMeter({"workers": _children() - before}, len(bodies))
         start = time.perf_counter()
         entries = sum(pool.map(_parse_only, bodies, chunksize=4))
         elapsed = time.perf_counter() - start
+        cpu = meter.per_feed()
     assert entries
-    return len(bodies) / elapsed
+    return len(bodies) / elapsed, cpu
 
 
 def _worker_rss(_: int) -> int:
@@ -181,8 +228,8 @@ def _analyze_only(body: bytes) -> int:
 
 
 async def pipeline_rates(
-    urls: list[str], warm_up: list[bytes], workers: int, redis_url: str
-) -> dict[str, float]:
+    urls: list[str], warm_up: list[bytes], workers: int, redis_url: str, server_pid: int
+) -> dict[str, Any]:
     import aiohttp
 
     from bot.cli import extra_handlers
@@ -195,8 +242,16 @@ async def pipeline_rates(
     settings = parse_settings({"polling": {"per_host": 8, "concurrency": 128}}, {}, Path())
     settings = dataclasses.replace(settings, redis=RedisSettings(url=redis_url))
     feeds = [Feed(FeedConfig(url=u, name=f"Feed {i}")) for i, u in enumerate(urls)]
+    before = _children()
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     list(pool.map(_analyze_only, warm_up))  # warm the workers up, as the bare side does
+    groups = {
+        "poller": {os.getpid()},
+        "workers": _children() - before,
+        "feed_server": {server_pid},
+        "redis": before - {server_pid},  # embedded Redis (an external one is not seen), and
+        # multiprocessing's idle resource tracker
+    }
     async with (
         open_redis(settings.redis) as redis,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=128)) as session,
@@ -209,12 +264,16 @@ async def pipeline_rates(
             clock=lambda: datetime.now(UTC),
             handlers=extra_handlers(redis, settings),
         )
+        meter = CpuMeter(groups, len(feeds))
         start = time.perf_counter()
         cold = await poller.poll(feeds)
         cold_s = time.perf_counter() - start
+        cold_cpu = meter.per_feed()
+        meter = CpuMeter(groups, len(feeds))
         start = time.perf_counter()
         warm = await poller.poll(feeds)
         warm_s = time.perf_counter() - start
+        warm_cpu = meter.per_feed()
     worker_rss = max(pool.map(_worker_rss, range(workers * 4)))
     pool.shutdown()
     errors = [r.message for r in cold.feeds if r.message and r.new == 0 and r.entries == 0]
@@ -226,6 +285,8 @@ async def pipeline_rates(
         "warm_feeds_per_s": len(feeds) / warm_s,
         "warm_unchanged": sum(1 for r in warm.feeds if r.outcome.value == "unchanged"),
         "worker_peak_rss_mb": worker_rss / 1024,
+        "cold_cpu": cold_cpu,
+        "warm_cpu": warm_cpu,
     }
 
 
@@ -251,7 +312,7 @@ def main() -> None:
             sys.exit("feed server did not start")
         urls = [f"http://{HOSTS[i % len(HOSTS)]}:{args.port}/feed/{i}" for i in range(args.feeds)]
         try:
-            bare = bare_parse_rate(bodies, workers)
+            bare, bare_cpu = bare_parse_rate(bodies, workers)
             redis_url = args.redis_url
             embedded = None
             if not redis_url:
@@ -261,7 +322,9 @@ def main() -> None:
                 redis_url = embedded.attach()
             try:
                 warm_up = bodies[: workers * 2]
-                rates = asyncio.run(pipeline_rates(urls, warm_up, workers, redis_url))
+                rates = asyncio.run(
+                    pipeline_rates(urls, warm_up, workers, redis_url, server.pid or 0)
+                )
             finally:
                 if embedded is not None:
                     embedded.leave()
@@ -287,8 +350,19 @@ def main() -> None:
         "worker_peak_rss_mb": round(rates["worker_peak_rss_mb"], 1),
         "rss_goal_mb": 300,
         "relevance_heldout": heldout,
+        "cpu_ms_per_feed": {
+            "bare": bare_cpu,
+            "pipeline_cold": rates["cold_cpu"],
+            "pipeline_warm": rates["warm_cpu"],
+        },
+        "cpu_bound_ratio": _cpu_ratio(bare_cpu, rates["cold_cpu"]),
     }
     print(json.dumps(result, indent=2))
+
+
+def _cpu_ratio(bare: dict[str, float], pipeline: dict[str, float]) -> float | None:
+    spent = sum(pipeline.values())
+    return round(sum(bare.values()) / spent, 3) if spent else None
 
 
 if __name__ == "__main__":
