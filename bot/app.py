@@ -56,6 +56,7 @@ from bot.search import sweep as sweep_search
 from bot.send import Sender
 from bot.services import Services
 from bot.storage import Redis, open_redis
+from bot.tgrequest import AiohttpRequest
 from bot.updates import PerChatOrder
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,9 @@ def build_application(settings: Settings, redis: Redis) -> Application:  # type:
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
         .rate_limiter(limiter)
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(connections=2))
         .concurrent_updates(PerChatOrder())
-        .get_updates_read_timeout(40)
         .build()
     )
 
