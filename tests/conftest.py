@@ -33,6 +33,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``REDIS_URL`` when set (CI's second pass), else a private embedded server."""
     external = os.environ.get("REDIS_URL", "")
     if external:
+        if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+            pytest.exit(
+                "REDIS_URL gives the tests one database to own: run them on one worker "
+                "(without -n), or unset REDIS_URL so each worker starts its own server",
+                returncode=3,
+            )
         yield external
         return
     server = EmbeddedServer(Path(tmp_path_factory.mktemp("redis")), "512mb")
