@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 from typing import Protocol
 
-_WORD = re.compile(r"\w+(?:[-'’.]\w+)*", re.UNICODE)
+# Possessive: the same matches as r"\w+(?:[-'’.]\w+)*", without the backtracking bookkeeping.
+_WORD = re.compile(r"\w++(?:[-'’.]\w++)*+", re.UNICODE)
+_JOINER = re.compile(r"[-'’.]")
 _CYRILLIC = re.compile(r"[а-яё]")
 _LATIN = re.compile(r"[a-z]")
 
@@ -37,9 +39,10 @@ def words(text: str) -> list[str]:
 
 def split_compound(word: str) -> list[str]:
     """``телеграм-канал`` → ``["телеграм", "канал"]``; a plain word → ``[word]``."""
-    return [part for part in re.split(r"[-'’.]", word) if part]
+    return [part for part in _JOINER.split(word) if part]
 
 
+@lru_cache(maxsize=32768)  # pure; news repeats its words, and Snowball is the costly part
 def stem(word: str) -> str:
     """The Snowball stem of one folded word, chosen by its script (Russian or English)."""
     if _CYRILLIC.search(word):
@@ -52,5 +55,8 @@ def stem(word: str) -> str:
 def stems(text: str) -> Iterator[str]:
     """Stems of every word part of ``text``, in order."""
     for word in words(text):
-        for part in split_compound(word):
-            yield stem(part)
+        if word.isalnum():  # no joiner inside: split_compound would return [word]
+            yield stem(word)
+        else:
+            for part in split_compound(word):
+                yield stem(part)
