@@ -11,7 +11,7 @@ import math
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -19,9 +19,10 @@ from typing import Any, Literal
 
 from bot.errors import ConfigError
 from bot.models import Relevance
-from bot.text import fold, split_compound, words
+from bot.text import fold, folded_words, split_compound, words
 
 _PREFIX_KEY = 3  # prefix stems are indexed by their first three characters
+_MEMO_WORDS = 50_000  # distinct words a vocabulary remembers looking up, then it starts over
 _ANYWHERE = -1  # position of a substring hit: it pairs with anything in its part of the text
 _PERSIAN_VARIANTS = str.maketrans({"ی": "ي", "ک": "ك"})
 _TURKISH_I = str.maketrans({"ı": "i", "\u0307": None})
@@ -74,6 +75,12 @@ class Vocabulary:
     substrings: Mapping[str, tuple[Term, ...]]
     substring_pattern: re.Pattern[str] | None
     scoring: Scoring
+    # A memo of word lookups (pure, so invisible in results): words looked up, and the
+    # terms of those that are vocabulary words. Most words of a text name nothing.
+    _seen: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    _found: dict[str, tuple[Term, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def threshold(self) -> float:
@@ -156,17 +163,22 @@ def classify(title: str, text: str, lang: str, vocabulary: Vocabulary) -> Releva
 # ---------------------------------------------------------------------------- matching
 
 
-def _tokens(text: str, lang: str) -> list[str]:
-    """Folded words; a hyphenated or dotted word comes whole, then part by part."""
-    if lang == "tr":  # Turkish İ/I/ı fold differently; the vocabulary writes them all "i"
-        text = fold(text).translate(_TURKISH_I)
+def _tokens(folded: str, lang: str) -> list[str]:
+    """Words of a folded text; a hyphenated or dotted word comes whole, then part by part."""
+    # Turkish İ/I/ı fold differently; the vocabulary writes them all "i"
+    found = words(folded.translate(_TURKISH_I)) if lang == "tr" else folded_words(folded)
+    compound = [i for i, word in enumerate(found) if not word.isalnum()]
+    if not compound:
+        return found
     out: list[str] = []
-    for word in words(text):
-        out.append(word)
-        if not word.isalnum():
-            parts = split_compound(word)
-            if len(parts) > 1:
-                out.extend(parts)
+    start = 0
+    for i in compound:
+        out.extend(found[start : i + 1])
+        parts = split_compound(found[i])
+        if len(parts) > 1:
+            out.extend(parts)
+        start = i + 1
+    out.extend(found[start:])
     return out
 
 
@@ -187,18 +199,14 @@ def _scan(text: str, lang: str, vocabulary: Vocabulary) -> list[Hit]:
     """Every vocabulary hit in ``text`` as (word position, term)."""
     if not text:
         return []
-    tokens = _tokens(text, lang)
+    folded = fold(text)
+    tokens = _tokens(folded, lang)
     gap = vocabulary.scoring.phrase_gap
-    exact, prefixes = vocabulary.exact, vocabulary.prefixes
+    table = _lookup(set(tokens), vocabulary)
     hits: list[Hit] = []
     covered: dict[str, int] = {}  # kind → last position a phrase of that kind covers
-    for i, token in enumerate(tokens):
-        found = exact.get(token, ())
-        stems = prefixes.get(token[:_PREFIX_KEY])
-        if stems:
-            found = found + tuple(term for stem, term in stems if token.startswith(stem))
-        if not found:
-            continue
+    for i in [i for i, token in enumerate(tokens) if token in table] if table else ():
+        found = table[tokens[i]]
         longest: dict[str, tuple[int, Term]] = {}  # kind → the longest phrase starting here
         for term in found:
             if term.rest:
@@ -212,9 +220,37 @@ def _scan(text: str, lang: str, vocabulary: Vocabulary) -> list[Hit]:
             if not term.rest and covered.get(term.kind, -1) < i:
                 hits.append((i, term))
     if vocabulary.substring_pattern is not None:
-        for match in vocabulary.substring_pattern.finditer(fold(text)):
+        for match in vocabulary.substring_pattern.finditer(folded):
             hits.extend((_ANYWHERE, term) for term in vocabulary.substrings[match.group()])
     return hits
+
+
+def _lookup(distinct: set[str], vocabulary: Vocabulary) -> dict[str, tuple[Term, ...]]:
+    """The terms of those ``distinct`` words that are vocabulary words, through the memo."""
+    seen, found = vocabulary._seen, vocabulary._found
+    if len(seen) > _MEMO_WORDS:
+        seen.clear()
+        found.clear()
+    table: dict[str, tuple[Term, ...]] = {}
+    new = distinct - seen
+    for token in new:
+        terms = _terms(token, vocabulary)
+        if terms:
+            table[token] = found[token] = terms
+    seen |= new
+    for token in distinct & found.keys():
+        # ``or``: another thread may have cleared the memo in between
+        table[token] = found.get(token) or _terms(token, vocabulary)
+    return table
+
+
+def _terms(token: str, vocabulary: Vocabulary) -> tuple[Term, ...]:
+    """Terms whose first word is ``token``: exact forms, then stems it starts with."""
+    terms = vocabulary.exact.get(token, ())
+    stems = vocabulary.prefixes.get(token[:_PREFIX_KEY])
+    if stems:
+        terms = terms + tuple(term for stem, term in stems if token.startswith(stem))
+    return terms
 
 
 def _near(a: int, b: int, window: int) -> bool:

@@ -37,6 +37,11 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
+def folded_words(folded: str) -> list[str]:
+    """``words`` of a text ``fold`` already folded (so it is not folded twice)."""
+    return _WORD.findall(folded)
+
+
 def split_compound(word: str) -> list[str]:
     """``телеграм-канал`` → ``["телеграм", "канал"]``; a plain word → ``[word]``."""
     return [part for part in _JOINER.split(word) if part]
