@@ -19,7 +19,7 @@ import struct
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from itertools import islice
 
 from bot.countries import app_name, country_name, known_apps, known_countries
@@ -169,6 +169,18 @@ _CASE_ENDING = re.compile(
 _TOKEN = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*")
 _CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
 _SENTENCE_END = frozenset(".!?…:;—–-\n")
+_DIGIT = re.compile(r"\d")  # numbers and dates need one: a text without skips both patterns
+# Each weekday pattern holds one of these; a text with none skips the pattern.
+_WEEKDAY_HINTS = (
+    "day",
+    "понедельник",
+    "вторник",
+    "сред",
+    "четверг",
+    "пятниц",
+    "суббот",
+    "воскресень",
+)
 
 
 def transliterate(text: str) -> str:
@@ -189,6 +201,7 @@ def _skeleton(latin: str) -> str:
     return key[:5]
 
 
+@lru_cache(maxsize=16384)  # pure; the same names come back story after story
 def entity_key(word: str) -> str:
     """A language-independent key of a name: "Дуровым", "Durov's" and "Durov" give "drv"."""
     folded = fold(word)
@@ -247,19 +260,21 @@ def _numbers(text: str) -> frozenset[str]:
     """Numbers (scaled: "28 тыс." is "28,000"), dates and weekdays the text names."""
     folded = fold(text)
     found: set[str] = set()
-    for m in _NUMBER.finditer(folded):
+    has_digits = _DIGIT.search(folded) is not None
+    for m in _NUMBER.finditer(folded) if has_digits else ():
         digits, scale = m.group(1), m.group(2)
         grouped = _GROUPED.fullmatch(digits)
         plain = digits.replace(",", "").replace(" ", "") if grouped else digits.replace(",", ".")
         value = float(plain) * (_SCALE[scale[0]] if scale else 1.0)
         year = not scale and value.is_integer() and 1900 <= value <= 2100
         found.add(f"{'y' if year else 's' if value < 10 else 'n'}:{value:g}")
-    for m in _DATE.finditer(folded):
+    for m in _DATE.finditer(folded) if has_digits else ():
         day, month = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
         number = _MONTH_NUMBER.get(month[:3]) or _MONTH_NUMBER[month[:2]]
         if 1 <= int(day) <= 31:
             found.add(f"d:{number:02d}-{int(day):02d}")
-    found.update(f"w:{m.lastindex}" for m in _WEEKDAY.finditer(folded))
+    if any(hint in folded for hint in _WEEKDAY_HINTS):
+        found.update(f"w:{m.lastindex}" for m in _WEEKDAY.finditer(folded))
     return frozenset(found)
 
 
@@ -284,8 +299,11 @@ def fingerprint(story: Story) -> Fingerprint:
     lead = " ".join(story.text.split()[:LEAD_WORDS])
     title_words = len(list(stems(story.title)))
     words = list(islice(stems(f"{story.title}\n{story.text}"), SHINGLE_WORDS))
-    starts = range(max(1, len(words) - _SHINGLE + 1)) if words else range(0)
-    hashes = sorted({_hash(" ".join(words[i : i + _SHINGLE])) for i in starts})
+    if len(words) >= _SHINGLE:
+        shingles = set(map(" ".join, zip(*(words[k:] for k in range(_SHINGLE)), strict=False)))
+    else:  # a text shorter than a shingle is one shingle
+        shingles = {" ".join(words)} if words else set()
+    hashes = sorted({_hash(shingle) for shingle in shingles})
     return Fingerprint(
         lang=story.lang,
         sketch=tuple(hashes[:SKETCH_SIZE]),
