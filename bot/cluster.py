@@ -365,6 +365,30 @@ def tag_agreement(a: Story, b: Story) -> int | None:
     return missing
 
 
+# One side's apps, countries and actions as sets, and whether it restores access.
+_Tags = tuple[frozenset[str], frozenset[str], frozenset[str], bool]
+
+
+def _tags(story: Story) -> _Tags:
+    restoring = not _RESTORING.isdisjoint(story.actions)
+    return frozenset(story.apps), frozenset(story.countries), frozenset(story.actions), restoring
+
+
+def _agreement(a: _Tags, b: Story) -> int | None:
+    """``tag_agreement`` with ``a``'s side made once, for one story against many."""
+    apps, countries, actions, restoring = a
+    missing = 0
+    for x, y in ((apps, b.apps), (countries, b.countries), (actions, b.actions)):
+        if x and y:
+            if x.isdisjoint(y):
+                return None
+        elif x or y:
+            missing += 1
+    if restoring == _RESTORING.isdisjoint(b.actions):
+        return None
+    return missing
+
+
 def _match(a: Story, fa: Fingerprint, b: Story, fb: Fingerprint, th: ClusterThresholds) -> float:
     """The pair's similarity when they are the same story or event, else -1."""
     if abs((a.published - b.published).total_seconds()) > th.window_hours * 3600.0:
@@ -372,6 +396,11 @@ def _match(a: Story, fa: Fingerprint, b: Story, fb: Fingerprint, th: ClusterThre
     missing = tag_agreement(a, b)
     if missing is None:
         return -1.0
+    return _score(fa, fb, missing, th)
+
+
+def _score(fa: Fingerprint, fb: Fingerprint, missing: int, th: ClusterThresholds) -> float:
+    """The similarity of a pair whose times and tags allow it, or -1 when it falls short."""
     near = resemblance(fa, fb)
     if near >= th.reprint and not _facts_differ(fa, fb):
         return max(near, evidence(fa, fb))
@@ -397,13 +426,21 @@ def choose_cluster(
     """The cluster id of the most similar matching candidate, or None for a new cluster."""
     best: Story | None = None
     best_key = (-1.0, 0.0)
+    window = thresholds.window_hours * 3600.0
+    tags = _tags(story)  # what ``_match`` does, with the story's side made once
     for candidate, cfp in candidates:
         if candidate.id == story.id:
             continue
-        score = _match(story, fp, candidate, cfp, thresholds)
+        gap = abs((story.published - candidate.published).total_seconds())
+        if gap > window:
+            continue
+        missing = _agreement(tags, candidate)
+        if missing is None:
+            continue
+        score = _score(fp, cfp, missing, thresholds)
         if score < 0.0:
             continue
-        key = (score, -abs((story.published - candidate.published).total_seconds()))
+        key = (score, -gap)
         if best is None or key > best_key:
             best, best_key = candidate, key
     return None if best is None else best.cluster or best.id
