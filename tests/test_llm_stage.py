@@ -44,7 +44,9 @@ async def poll_with_llm(redis: aioredis.Redis, feed_url: str, llm_url: str) -> l
 
 
 async def test_a_good_model_answer_replaces_the_stored_summary(
-    redis: aioredis.Redis, feeds: FeedServer, fake_llm: FakeLlm  # noqa: F811
+    redis: aioredis.Redis,
+    feeds: FeedServer,
+    fake_llm: FakeLlm,  # noqa: F811
 ) -> None:
     fake_llm.handler = answer_with(SUMMARY)
     summaries = await poll_with_llm(redis, feeds.url("/rss"), fake_llm.url)
@@ -53,7 +55,9 @@ async def test_a_good_model_answer_replaces_the_stored_summary(
 
 
 async def test_a_failing_model_keeps_the_extractive_summary(
-    redis: aioredis.Redis, feeds: FeedServer, fake_llm: FakeLlm  # noqa: F811
+    redis: aioredis.Redis,
+    feeds: FeedServer,
+    fake_llm: FakeLlm,  # noqa: F811
 ) -> None:
     async def broken(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": "overloaded"}, status=500)
