@@ -23,7 +23,7 @@ from telegram.ext import ContextTypes
 from bot import stories as story_store
 from bot import subscriptions
 from bot.commands import MAX_QUERY, clamp_count, describe_filters, parse_filters
-from bot.digest import DigestOptions, Filters, apply_filters, compose_html
+from bot.digest import DigestOptions, Filters, apply_filters, compose_html, matches
 from bot.feeds import effective_feeds, load_states
 from bot.feedstate import describe
 from bot.i18n import Raw, t
@@ -273,7 +273,10 @@ async def latest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         filters = Filters(frozenset(sub.apps), frozenset(sub.countries), frozenset(sub.langs))
     now = svc.clock()
     since = now - timedelta(seconds=svc.settings.polling.retention)
-    events = apply_filters(await story_store.events_between(svc.redis, since, now), filters)[:count]
+    found = await story_store.latest_events(
+        svc.redis, since, now, count, lambda event: matches(event, filters)
+    )
+    events = apply_filters(found, filters)
     if not events:
         await reply(update, context, t(lang, "latest_empty"))
         return

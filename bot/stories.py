@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
@@ -196,12 +196,49 @@ async def events_between(
         by_cluster[cluster_id].append(story)
     if limit is not None:
         order = order[:limit]
-    events = []
-    for cluster_id in order:
-        members = by_cluster[cluster_id]
-        members.sort(key=lambda s: (not s.summary, s.id != cluster_id, -s.score, s.published))
-        events.append(Event(cluster=cluster_id, stories=tuple(members)))
-    return events
+    return [_event(cluster_id, by_cluster[cluster_id]) for cluster_id in order]
+
+
+async def latest_events(
+    redis: Redis,
+    since: datetime,
+    until: datetime,
+    count: int,
+    wanted: Callable[[Event], bool],
+    page: int = 200,
+) -> list[Event]:
+    """The newest ``count`` events that ``wanted`` accepts, reading stories page by page
+    (newest first) and stopping as soon as there are enough; each event holds every
+    stored story of its cluster."""
+    chosen: list[Event] = []
+    seen: set[str] = set()
+    offset = 0
+    while len(chosen) < count:
+        ids = await redis.zrevrangebyscore(
+            keys.stories_by_time(), until.timestamp(), since.timestamp(), start=offset, num=page
+        )
+        if not ids:
+            break
+        offset += len(ids)
+        for story in await load_stories(redis, [str(i) for i in ids]):
+            cluster_id = story.cluster or story.id
+            if cluster_id in seen:
+                continue
+            seen.add(cluster_id)
+            members = await redis.zrange(keys.cluster(cluster_id), 0, -1)
+            event = _event(
+                cluster_id, await load_stories(redis, [str(m) for m in members]) or [story]
+            )
+            if wanted(event):
+                chosen.append(event)
+                if len(chosen) == count:
+                    break
+    return chosen
+
+
+def _event(cluster_id: str, members: list[Story]) -> Event:
+    members.sort(key=lambda s: (not s.summary, s.id != cluster_id, -s.score, s.published))
+    return Event(cluster=cluster_id, stories=tuple(members))
 
 
 async def count_stories(redis: Redis) -> int:

@@ -73,3 +73,25 @@ async def test_sweep_drops_expired_and_vanished_stories(redis: aioredis.Redis) -
     assert dropped == 2
     assert await stories.ids_between(redis, NOW - timedelta(days=365), NOW) == [kept.id]
     assert set((await redis.hgetall(keys.story_nums())).values()) <= {old.id, kept.id}
+
+
+async def test_latest_events_stop_early_and_keep_whole_clusters(redis: aioredis.Redis) -> None:
+    founder = make_story(5)
+    reprint = make_story(1, cluster="s5", source="Wire B")  # newer story, older cluster
+    others = [make_story(n, apps=("whatsapp",)) for n in (2, 3, 4)]
+    for story in (founder, reprint, *others):
+        await stories.save_story(redis, story, "", NOW, 3600)
+    telegram_only = await stories.latest_events(
+        redis,
+        NOW - timedelta(days=1),
+        NOW,
+        count=1,
+        wanted=lambda e: "telegram" in e.lead.apps,
+        page=1,
+    )
+    assert [e.cluster for e in telegram_only] == ["s5"]
+    assert {s.id for s in telegram_only[0].stories} == {"s5", "s1"}  # the whole cluster
+    newest_two = await stories.latest_events(
+        redis, NOW - timedelta(days=1), NOW, count=2, wanted=lambda e: True
+    )
+    assert [e.cluster for e in newest_two] == ["s5", "s2"]
