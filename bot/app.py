@@ -233,13 +233,10 @@ def _services(
     executor: Executor | None,
 ) -> Services:
     metrics = Metrics()
-    holder: list[Services] = []
+    svc: Services  # assigned below; the watchdog only notifies once the bot runs
 
     async def notify(key: str, **values: object) -> None:
-        await admin.notify_admins(holder[0], key, **values)
-
-    async def unsubscribed(chat_id: int, reason: str) -> None:
-        log.info("chat %s dropped: %s", chat_id, reason)
+        await admin.notify_admins(svc, key, **values)
 
     sender = Sender(
         app.bot,
@@ -247,12 +244,10 @@ def _services(
         metrics,
         clock=utcnow,
         max_retries=settings.delivery.max_retries,
-        on_unsubscribed=unsubscribed,
     )
     poller = Poller(settings, redis, Fetcher(session, settings.polling), executor, clock=utcnow)
     svc = Services(settings, redis, session, sender, metrics, poller, utcnow, Watchdog(notify))
     svc.llm = make_summarizer(session, settings.summarizer)
-    holder.append(svc)
     for handler in extra_handlers(redis, settings):
         poller.add_handler(handler)
     poller.add_handler(lambda new: _alerts(svc, new))
@@ -364,4 +359,6 @@ async def _one_poll(svc: Services) -> None:
         svc.last_repair = now.timestamp()
         if repaired := await subscriptions.repair_indexes(svc.redis, now):
             log.warning("repaired %s subscription index entries", repaired)
+        if repaired := await story_store.repair_indexes(svc.redis, now):
+            log.warning("repaired the indexes of %s stories", repaired)
     log.info("poll done: %s feeds, %s new stories", len(report.feeds), len(report.new_stories))

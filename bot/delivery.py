@@ -39,7 +39,6 @@ from bot.subscriptions import Subscription
 log = logging.getLogger(__name__)
 
 ALERT_ACTIONS = frozenset({"blocked", "throttled", "unblocked", "shutdown"})
-SCHEDULE_EVERY = 15.0
 DUE_BATCH = 200
 DIGEST_WINDOW = timedelta(days=7)
 
@@ -167,7 +166,7 @@ async def alert_new_stories(svc: Services, new: Sequence[Story]) -> int:
 async def schedule_loop(svc: Services, stop: asyncio.Event) -> None:
     """While holding the schedule lease: queue due digests and tend broadcasts."""
     lease = Lease(svc.redis, "schedule", svc.process_id, svc.settings.delivery.lease_ttl)
-    every = min(SCHEDULE_EVERY, svc.settings.delivery.schedule_every)
+    every = svc.settings.delivery.schedule_every
     while not stop.is_set():
         try:
             if await lease.acquire():

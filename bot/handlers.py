@@ -22,11 +22,11 @@ from telegram.ext import ContextTypes
 
 from bot import stories as story_store
 from bot import subscriptions
-from bot.commands import MAX_QUERY, clamp_count, describe_filters, parse_filters
+from bot.commands import clamp_count, describe_filters, parse_filters
 from bot.digest import DigestOptions, Filters, apply_filters, compose_html, matches
 from bot.feeds import effective_feeds, load_states
 from bot.feedstate import describe
-from bot.i18n import Raw, t
+from bot.i18n import t
 from bot.services import chat_lang, may_change_chat, over_command_limit, services
 from bot.subscriptions import Subscription
 
@@ -411,9 +411,3 @@ async def chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if chat.type in (Chat.GROUP, Chat.SUPERGROUP) and was in (ChatMember.LEFT, ChatMember.BANNED):
         lang = await chat_lang(svc, update)
         await svc.sender.send(chat.id, t(lang, "group_added"))
-
-
-def search_query_error(text: str, lang: str) -> str | None:
-    if len(text) > MAX_QUERY:
-        return t(lang, "search_bad", reason=Raw(t(lang, "query_too_long")))
-    return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 
-PREFIX = "cw:"
 SCHEMA_VERSION = 1
 
 
@@ -30,6 +29,11 @@ def schema() -> str:
 def story(story_id: str) -> str:
     """Hash: the story record (``data`` JSON, ``fp`` cluster fingerprint, ``num``)."""
     return f"cw:story:{{{story_id}}}"
+
+
+def story_pattern() -> str:
+    """SCAN pattern matching every story record."""
+    return "cw:story:{*}"
 
 
 def story_guid(feed_url: str, guid: str) -> str:
@@ -95,10 +99,6 @@ def lease(name: str) -> str:
     return f"cw:lease:{name}"
 
 
-def sweep_cursor() -> str:
-    return "cw:sweep:cursor"
-
-
 # Subscribers and delivery ---------------------------------------------------------------
 
 
@@ -137,11 +137,6 @@ def alert_chats() -> str:
     return "cw:alerts"
 
 
-def rate(scope: str) -> str:
-    """Sorted set: send times in a sliding window for a rate-limit scope."""
-    return f"cw:rate:{scope}"
-
-
 def user_rate(user_id: int) -> str:
     """Sorted set: a user's recent command times (abuse limit)."""
     return f"cw:urate:{user_id}"
@@ -150,11 +145,6 @@ def user_rate(user_id: int) -> str:
 def button(token: str) -> str:
     """Hash: state behind an inline button (callback data holds only ``token``)."""
     return f"cw:btn:{token}"
-
-
-def admin_notices() -> str:
-    """Hash: last notified state per topic, so admins hear of a change once."""
-    return "cw:notices"
 
 
 def queue() -> str:
@@ -185,11 +175,6 @@ def broadcast_chats(job: str) -> str:
 def broadcasts_active() -> str:
     """Set: broadcast jobs not finished yet."""
     return "cw:{dq}:bc:active"
-
-
-def delivery_health() -> str:
-    """Hash: recent delivery outcomes, for telling admins about bulk failures once."""
-    return "cw:{dq}:health"
 
 
 # Search ---------------------------------------------------------------------------------

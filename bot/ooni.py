@@ -44,16 +44,13 @@ class OoniSettings:
     days_clear: int = 2
 
 
-@dataclass(frozen=True, slots=True)
-class DayCount:
-    """One day of one test in one country, as the aggregation endpoint counts it."""
+class _Counted:
+    """What both kinds of count derive from their numbers."""
 
-    day: date
-    test: str
+    __slots__ = ()
     anomaly: int
     confirmed: int
     failure: int
-    ok: int
     measurements: int
 
     @property
@@ -65,13 +62,26 @@ class DayCount:
     def anomalous(self) -> int:
         return self.anomaly + self.confirmed
 
+
+@dataclass(frozen=True, slots=True)
+class DayCount(_Counted):
+    """One day of one test in one country, as the aggregation endpoint counts it."""
+
+    day: date
+    test: str
+    anomaly: int
+    confirmed: int
+    failure: int
+    ok: int
+    measurements: int
+
     def as_row(self) -> dict[str, Any]:
         """The API's own row shape, for a cache that stores rows as JSON."""
         return {**_counts_row(self), "test_name": self.test}
 
 
 @dataclass(frozen=True, slots=True)
-class NetworkDayCount:
+class NetworkDayCount(_Counted):
     """One day of one test on one network (``asn``, e.g. 12389 for AS12389)."""
 
     day: date
@@ -82,14 +92,6 @@ class NetworkDayCount:
     failure: int
     ok: int
     measurements: int
-
-    @property
-    def usable(self) -> int:
-        return max(self.measurements - self.failure, 0)
-
-    @property
-    def anomalous(self) -> int:
-        return self.anomaly + self.confirmed
 
     def as_row(self) -> dict[str, Any]:
         return {**_counts_row(self), "probe_asn": self.asn, "test_name": self.test}

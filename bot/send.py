@@ -72,7 +72,6 @@ class Sender:
         clock: Callable[[], datetime],
         max_retries: int = 5,
         backoff: float = 1.0,
-        on_unsubscribed: Callable[[int, str], Awaitable[None]] | None = None,
     ) -> None:
         self._bot = bot
         self._redis = redis
@@ -80,7 +79,6 @@ class Sender:
         self._clock = clock
         self._max_retries = max_retries
         self._backoff = backoff
-        self._on_unsubscribed = on_unsubscribed
 
     async def send(
         self,
@@ -208,11 +206,9 @@ class Sender:
             return Delivery(Outcome.SENT, chat_id, message)
 
     async def _unsubscribe(self, chat_id: int, reason: str) -> Delivery:
-        had = await subscriptions.delete(self._redis, chat_id)
+        await subscriptions.delete(self._redis, chat_id)
         self._metrics.blocked.inc()
         log.info("chat %s unsubscribed (%s)", chat_id, reason)
-        if had and self._on_unsubscribed is not None:
-            await self._on_unsubscribed(chat_id, reason)
         return Delivery(Outcome.BLOCKED, chat_id, reason=reason)
 
     def _failed(self, chat_id: int, kind: str, reason: str) -> Delivery:

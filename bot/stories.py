@@ -2,7 +2,8 @@
 
 A story record is created by one Lua call (create-if-absent with its TTL). The derived
 structures (guid alias, time index, cluster set, story number) are written idempotently
-right after; ``sweep`` repairs what a crash in between left and drops expired entries.
+right after; ``repair_indexes`` restores what a crash in between left unwritten, and
+``sweep`` drops expired and vanished stories from every index.
 """
 
 from __future__ import annotations
@@ -90,14 +91,8 @@ async def known_ids(redis: Redis, stories: Sequence[Story]) -> set[str]:
 
 async def save_story(redis: Redis, story: Story, fingerprint: str, now: datetime, ttl: int) -> bool:
     """Store ``story`` unless present; True when it was new. Derived indexes follow."""
-    num = int(await redis.incr(keys.story_seq()))
-    created = await redis.eval(
-        _CREATE, 1, keys.story(story.id), story_to_json(story), fingerprint, num, ttl
-    )
-    if not created:
-        return False
-    await write_indexes(redis, story, num, now, ttl)
-    return True
+    (created,) = await save_stories(redis, [(story, fingerprint, ttl)], now)
+    return created
 
 
 async def save_stories(
@@ -139,11 +134,40 @@ def _queue_indexes(pipe: Any, new: Sequence[tuple[Story, int, int]], now: dateti
     pipe.zadd(keys.clusters_by_time(), clusters, gt=True)
 
 
-async def write_indexes(redis: Redis, story: Story, num: int, now: datetime, ttl: int) -> None:
-    """The derived entries of one story; idempotent, so the sweep can repeat them."""
+async def repair_indexes(redis: Redis, now: datetime, batch: int = 500) -> int:
+    """Write again the derived entries of stored stories missing from the time index (a
+    crash between creating a record and indexing it); returns how many were repaired."""
+    repaired = 0
+    page: list[str] = []
+    async for key in redis.scan_iter(match=keys.story_pattern(), count=batch):
+        page.append(str(key))
+        if len(page) >= batch:
+            repaired += await _repair_page(redis, page, now)
+            page = []
+    return repaired + await _repair_page(redis, page, now)
+
+
+async def _repair_page(redis: Redis, record_keys: list[str], now: datetime) -> int:
+    if not record_keys:
+        return 0
     async with redis.pipeline(transaction=False) as pipe:
-        _queue_indexes(pipe, [(story, num, ttl)], now)
-        await pipe.execute()
+        for key in record_keys:
+            pipe.hmget(key, ["data", "num"])
+            pipe.ttl(key)
+        answers = await pipe.execute()
+    found = []
+    for (data, num), ttl in zip(answers[::2], answers[1::2], strict=True):
+        if data and num and int(ttl) > 0:
+            found.append((story_from_json(data), int(num), int(ttl)))
+    if not found:
+        return 0
+    scores = await redis.zmscore(keys.stories_by_time(), [s.id for s, _, _ in found])
+    missing = [item for item, score in zip(found, scores, strict=True) if score is None]
+    if missing:
+        async with redis.pipeline(transaction=False) as pipe:
+            _queue_indexes(pipe, missing, now)
+            await pipe.execute()
+    return len(missing)
 
 
 async def load_stories(redis: Redis, ids: Iterable[str]) -> list[Story]:

@@ -95,3 +95,15 @@ async def test_latest_events_stop_early_and_keep_whole_clusters(redis: aioredis.
         redis, NOW - timedelta(days=1), NOW, count=2, wanted=lambda e: True
     )
     assert [e.cluster for e in newest_two] == ["s5", "s2"]
+
+
+async def test_repair_restores_indexes_a_crash_left_unwritten(redis: aioredis.Redis) -> None:
+    story = make_story(1)
+    await stories.save_story(redis, story, "", NOW, 3600)
+    await redis.zrem(keys.stories_by_time(), story.id)  # as if the process died right
+    await redis.delete(keys.story_guid(story.feed_url, story.guid))  # after the record
+    assert await stories.ids_between(redis, NOW - timedelta(days=1), NOW) == []
+    assert await stories.repair_indexes(redis, NOW, batch=1) == 1
+    assert await stories.ids_between(redis, NOW - timedelta(days=1), NOW) == [story.id]
+    assert await stories.known_ids(redis, [dataclasses.replace(story, id="moved")]) == {"moved"}
+    assert await stories.repair_indexes(redis, NOW) == 0
