@@ -7,6 +7,33 @@ from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
+class RawEntry:
+    """One entry as the feed gave it; ``html`` is the richest body (content:encoded first)."""
+
+    guid: str
+    link: str
+    title: str
+    html: str
+    published: datetime | None
+    lang: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str
+    lang: str
+    entries: tuple[RawEntry, ...]
+    warning: str = ""
+    """Why feedparser thought the feed was broken, when it still gave entries."""
+
+
+def lang_code(tag: str) -> str:
+    """``en-US`` → ``en``; anything that is not a two-letter code → ``""``."""
+    code = tag.strip().lower().replace("_", "-").split("-")[0]
+    return code if len(code) == 2 and code.isalpha() else ""
+
+
+@dataclass(frozen=True, slots=True)
 class Relevance:
     """How much a text is about messenger blocking and censorship, and what it names."""
 

@@ -10,8 +10,7 @@ from functools import cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bot import keys
-from bot.models import Story
-from bot.parse import RawEntry
+from bot.models import RawEntry, Story
 
 TRACKING_PARAMS = frozenset(
     {"fbclid", "gclid", "yclid", "dclid", "msclkid", "igshid", "ref", "ref_src", "_ga",

@@ -1,54 +1,40 @@
-"""Feed bytes to raw entries with feedparser. No I/O: the caller fetched the bytes."""
+"""Feed bytes to raw entries. No I/O: the caller fetched the bytes.
+
+Plain RSS 2.0 in UTF-8 is read by ``fastrss`` (the same entries, several times faster);
+everything else, including every broken feed, by feedparser.
+"""
 
 from __future__ import annotations
 
 import calendar
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.errors import ParseError
+from bot.fastrss import parse_rss
+from bot.models import ParsedFeed, RawEntry, lang_code
 
 _HTML_START = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RawEntry:
-    """One entry as the feed gave it; ``html`` is the richest body (content:encoded first)."""
-
-    guid: str
-    link: str
-    title: str
-    html: str
-    published: datetime | None
-    lang: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedFeed:
-    title: str
-    lang: str
-    link: str
-    entries: tuple[RawEntry, ...]
-    warning: str = ""
-    """Why feedparser thought the feed was broken, when it still gave entries."""
-
-
 def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> ParsedFeed:
     """Entries of the feed in ``body``; ParseError when nothing usable is in it."""
-    import feedparser  # imported in the worker that parses, not by every command
-
     if not body.strip():
         raise ParseError(url, "the server sent an empty body instead of a feed")
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return parse_rss(body, lowered) or parse_with_feedparser(url, body, lowered)
+
+
+def parse_with_feedparser(url: str, body: bytes, headers: Mapping[str, str]) -> ParsedFeed:
+    """``parse_feed`` by feedparser alone; ``headers`` have lower-case names."""
+    import feedparser  # imported in the worker that parses, not by every command
+
     parsed = feedparser.parse(
-        body,
-        response_headers={k.lower(): v for k, v in headers.items()},
-        sanitize_html=False,
-        resolve_relative_uris=False,
+        body, response_headers=dict(headers), sanitize_html=False, resolve_relative_uris=False
     )
     entries = tuple(_entry(e) for e in parsed.entries)
     warning = str(parsed.get("bozo_exception", "")) if parsed.bozo else ""
@@ -62,8 +48,7 @@ def parse_feed(url: str, body: bytes, headers: Mapping[str, str]) -> ParsedFeed:
     feed: Any = parsed.feed
     return ParsedFeed(
         title=str(feed.get("title", "")),
-        lang=_lang_code(str(feed.get("language", ""))),
-        link=str(feed.get("link", "")),
+        lang=lang_code(str(feed.get("language", ""))),
         entries=entries,
         warning=warning[:300],
     )
@@ -87,7 +72,7 @@ def _entry(entry: Any) -> RawEntry:
         title=str(get(entry, "title", "") or ""),
         html=html,
         published=_when(get(entry, "published_parsed") or get(entry, "updated_parsed")),
-        lang=_lang_code(str(get(detail, "language", "") or "")),
+        lang=lang_code(str(get(detail, "language", "") or "")),
     )
 
 
@@ -98,9 +83,3 @@ def _when(parsed: Any) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
     except (OverflowError, ValueError, OSError, TypeError):
         return None
-
-
-def _lang_code(tag: str) -> str:
-    """``en-US`` → ``en``; anything that is not a two-letter code → ``""``."""
-    code = tag.strip().lower().replace("_", "-").split("-")[0]
-    return code if len(code) == 2 and code.isalpha() else ""
