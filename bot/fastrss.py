@@ -16,6 +16,7 @@ that both paths agree, on fixtures and on generated documents. No I/O.
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -24,11 +25,16 @@ from urllib.parse import urljoin
 
 from bot.models import ParsedFeed, RawEntry, lang_code
 
-CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
-DC = "{http://purl.org/dc/elements/1.1/}"
-MEDIA = "{http://search.yahoo.com/mrss/}"
+OWN_PREFIXES = {
+    "content": "http://purl.org/rss/1.0/modules/content/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "media": "http://search.yahoo.com/mrss/",
+    "wfw": "http://wellformedweb.org/CommentAPI/",
+    "slash": "http://purl.org/rss/1.0/modules/slash/",
+}
+"""feedparser's prefixes for the namespaces read here; it names their elements by them."""
+CONTENT, DC, MEDIA, WFW, SLASH = (f"{{{uri}}}" for uri in OWN_PREFIXES.values())
 ATOM = "{http://www.w3.org/2005/Atom}"
-XML = "{http://www.w3.org/XML/1998/namespace}"
 
 XML_TYPES = frozenset(
     {"application/rss+xml", "application/xml", "application/atom+xml", "application/rdf+xml"}
@@ -39,18 +45,23 @@ TEXT_FIELDS = frozenset(
 """Item children read as text: at most one each, no attributes, no child elements."""
 HARMLESS = frozenset(
     {"author", "category", "comments", "enclosure", DC + "creator", DC + "subject",
-     MEDIA + "content", MEDIA + "thumbnail",
-     "{http://wellformedweb.org/CommentAPI/}commentRss",
-     "{http://purl.org/rss/1.0/modules/slash/}comments"}
+     MEDIA + "content", MEDIA + "thumbnail", WFW + "commentRss", SLASH + "comments"}
 )  # fmt: skip
 """Item children feedparser reads into fields we do not use; allowed without children."""
 CHANNEL_PARTS = {"image": frozenset({"url", "title", "link", "width", "height", "description"}),
-                 "textInput": frozenset({"title", "description", "name", "link"})}  # fmt: skip
-"""Channel children whose own title/link feedparser keeps apart, with what they may hold."""
+                 "textInput": frozenset({"title", "description", "name", "link"}),
+                 "skipHours": frozenset({"hour"}), "skipDays": frozenset({"day"})}  # fmt: skip
+"""The channel children that may hold elements, with what they may hold. feedparser keeps
+an image's or a text input's title and link apart; in other children, markup can upset its
+content tracking for the entries after them."""
 NAMED = frozenset({"title", "link", "language", "item", "entry", "channel", "rss", "feed"})
 """Local names feedparser would read as a feed field wherever they are; checked outside items."""
 
-_DECLARATION = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+_DECLARATION = re.compile(rb"<\?xml[^>]*?>")  # what feedparser replaces with its own
+_DECLARED = re.compile(rb"encoding\s*=\s*[\"']([^\"']*)[\"']")
+_FIRST_LINE_ENCODING = re.compile(rb"^<\?.*encoding=['\"](.*?)['\"].*\?>")  # feedparser's
+_PROLOG_ENTITY = re.compile(rb"^\s*<!ENTITY", re.M)  # feedparser strips these lines
+_ELEMENT = re.compile(rb"<\w")
 _ENTITY_LIKE = re.compile(r"&([A-Za-z0-9_]+);")
 _SLASHES = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _CP1252 = {
@@ -78,9 +89,14 @@ def parse_rss(body: bytes, headers: Mapping[str, str]) -> ParsedFeed | None:
     if not _utf8_xml(body, headers):
         return None
     try:
-        root = ET.fromstring(body)
-        return _feed(root, headers.get("content-language", ""))
-    except (ET.ParseError, _Defer):
+        root = None
+        for event, node in ET.iterparse(io.BytesIO(body), events=("start", "start-ns")):
+            if event == "start":
+                root = node if root is None else root
+            elif " " in node[1] or OWN_PREFIXES.get(node[0], node[1]) != node[1]:
+                return None  # feedparser rejects the name, or its prefix map is misled
+        return _feed(root, headers.get("content-language", "")) if root is not None else None
+    except (ET.ParseError, ValueError, LookupError, _Defer):  # expat on odd encodings
         return None
 
 
@@ -88,16 +104,31 @@ def _utf8_xml(body: bytes, headers: Mapping[str, str]) -> bool:
     """Whether feedparser would read ``body`` as UTF-8 XML without a warning or a base URI."""
     if b"<!DOCTYPE" in body or "content-location" in headers:  # entities, a base URI
         return False
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
+        return False  # UTF-16 or UTF-32
     if headers:  # feedparser warns about a response without a content type
         media, _, params = headers.get("content-type", "").partition(";")
         charset = params.strip().lower().removeprefix("charset=").strip("\"' ")
-        media = media.strip().lower()
+        media = media.strip()  # feedparser compares it as it is
         if charset != "utf-8" and (charset or media == "text/xml"):
             return False  # text/xml without a charset is US-ASCII to feedparser (RFC 3023)
         if media not in XML_TYPES and media != "text/xml":
             return False
-    declared = _DECLARATION.match(body.removeprefix(b"\xef\xbb\xbf"), 0, 200)
-    return declared is None or declared.group(1).lower() in (b"utf-8", b"utf8")
+    text = body.removeprefix(b"\xef\xbb\xbf")
+    if text.startswith(b"<?xml"):
+        declaration = _DECLARATION.match(text)
+        if declaration is None or not declaration.group().endswith(b"?>"):
+            return False  # feedparser would cut a processing instruction at its first ">"
+        if (named := _DECLARED.search(declaration.group())) and not _is_utf8(named.group(1)):
+            return False
+    if (named := _FIRST_LINE_ENCODING.match(text)) and not _is_utf8(named.group(1)):
+        return False
+    root = _ELEMENT.search(text)
+    return not _PROLOG_ENTITY.search(text, 0, root.start() if root else len(text))
+
+
+def _is_utf8(name: bytes) -> bool:
+    return name.lower() in (b"utf-8", b"utf8")
 
 
 def _feed(root: ET.Element, header_lang: str) -> ParsedFeed:
@@ -111,6 +142,7 @@ def _feed(root: ET.Element, header_lang: str) -> ParsedFeed:
         raise _Defer  # feedparser decides what an empty or odd document is
     fields: dict[str, str] = {}
     for child in channel:
+        _check_attributes(child)
         if child.tag == "item":
             continue
         if child.tag in ("title", "link", "language"):
@@ -121,9 +153,8 @@ def _feed(root: ET.Element, header_lang: str) -> ParsedFeed:
             allowed = CHANNEL_PARTS[child.tag]
             if any(part.tag not in allowed or part.attrib or len(part) for part in child):
                 raise _Defer
-            _check_attributes(child)
-        else:
-            _check_outside_items(child)
+        elif len(child) or (_local(child) in NAMED and not _harmless_link(child)):
+            raise _Defer  # markup inside, or a feed field or an entry under another name
     lang = fields["language"] if "language" in fields else header_lang.replace("_", "-")
     entry_lang = lang_code(header_lang)
     return ParsedFeed(
@@ -133,29 +164,27 @@ def _feed(root: ET.Element, header_lang: str) -> ParsedFeed:
     )
 
 
-def _check_outside_items(element: ET.Element) -> None:
-    """Defer when an element outside items could set a feed field or start an entry."""
-    for node in element.iter():
-        if node.tag.rpartition("}")[2].lower() in NAMED and not _harmless_link(node):
-            raise _Defer
-        _check_own_attributes(node)
+def _local(element: ET.Element) -> str:
+    """The element's name as feedparser matches it: without namespace, lower-cased."""
+    return element.tag.rpartition("}")[2].lower()
 
 
 def _harmless_link(node: ET.Element) -> bool:
     """An atom:link that is not the alternate page: feedparser keeps it out of ``link``."""
     rel = node.get("rel", "").lower()
-    return node.tag == ATOM + "link" and rel not in ("", "alternate") and not len(node)
+    return node.tag == ATOM + "link" and rel not in ("", "alternate")
 
 
 def _check_attributes(element: ET.Element) -> None:
+    """Defer on base or language attributes in ``element`` or in anything it holds."""
     for node in element.iter():
         _check_own_attributes(node)
 
 
 def _check_own_attributes(node: ET.Element) -> None:
-    """``xml:base``, ``xml:lang`` and their bare forms change what feedparser resolves."""
+    """``xml:base``, ``xml:lang`` and their look-alikes change what feedparser resolves."""
     for name in node.attrib:
-        if name in (XML + "base", XML + "lang") or name.lower() in ("base", "lang"):
+        if name.rpartition("}")[2].lower() in ("base", "lang"):  # feedparser drops namespaces
             raise _Defer
 
 

@@ -33,9 +33,12 @@ def parse_with_feedparser(url: str, body: bytes, headers: Mapping[str, str]) -> 
     """``parse_feed`` by feedparser alone; ``headers`` have lower-case names."""
     import feedparser  # imported in the worker that parses, not by every command
 
-    parsed = feedparser.parse(
-        body, response_headers=dict(headers), sanitize_html=False, resolve_relative_uris=False
-    )
+    try:
+        parsed = feedparser.parse(
+            body, response_headers=dict(headers), sanitize_html=False, resolve_relative_uris=False
+        )
+    except Exception as e:  # feedparser's own bugs on odd input: one feed, not the whole poll
+        raise ParseError(url, f"feedparser could not read this feed ({e!r:.200})") from e
     entries = tuple(_entry(e) for e in parsed.entries)
     warning = str(parsed.get("bozo_exception", "")) if parsed.bozo else ""
     if not entries:

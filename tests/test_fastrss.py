@@ -98,6 +98,54 @@ def test_plain_rss_takes_the_fast_path_with_feedparsers_result(headers: dict[str
             {},
         ),
         ("not well-formed", PLAIN.replace(b"</channel>", b""), {}),
+        (
+            "prefix bound elsewhere",
+            PLAIN.replace(b"<category>", b'<category xmlns:content="urn:x">'),
+            {},
+        ),
+        (
+            "namespaced base",
+            PLAIN.replace(b"<category>", b'<category x:base="https://b.example/" xmlns:x="urn:x">'),
+            {},
+        ),
+        (
+            "long declaration",
+            PLAIN.replace(b'encoding="utf-8"', b" " * 300 + b'encoding="windows-1251"'),
+            {},
+        ),
+        (
+            "multi-byte declaration",
+            PLAIN.replace(b'encoding="utf-8"', b" " * 300 + b'encoding="shift_jis"'),
+            {},
+        ),
+        (
+            "declaration on two lines",
+            PLAIN.replace(b'encoding="utf-8"', b'\nencoding="koi8-r"'),
+            {},
+        ),
+        (
+            "encoding later on the first line",
+            PLAIN.replace(b"Teaser", b'<![CDATA[<?xml encoding="koi8-r"?>]]>'),
+            {},
+        ),
+        ("utf-16", PLAIN.decode().replace("utf-8", "utf-16").encode("utf-16"), {}),
+        ("content type in capitals", PLAIN, {"content-type": "Application/RSS+XML"}),
+        (
+            "instruction cut at >",
+            PLAIN.replace(
+                b'<?xml version="1.0" encoding="utf-8"?>', b'<?xml-stylesheet href="s?a>b"?>'
+            ),
+            {},
+        ),
+        ("entity line in a comment", PLAIN.replace(b"<rss", b"<!--\n<!ENTITY x -->\n<rss", 1), {}),
+        ("space in a namespace", PLAIN.replace(b"<category>", b'<category xmlns:x="urn:a b">'), {}),
+        (
+            "markup in the channel",
+            PLAIN.replace(
+                b"<title>Wire", b"<description><body>About</body></description><title>Wire"
+            ),
+            {},
+        ),
         ("atom", (FEEDS / "atom_en.xml").read_bytes(), {}),
         ("rdf", (FEEDS / "rdf_ru.xml").read_bytes(), {}),
     ],
@@ -115,6 +163,17 @@ def test_anything_unusual_is_left_to_feedparser(
     except ParseError as e:
         got = e.reason
     assert got == expected
+
+
+def test_a_feed_that_crashes_feedparser_is_a_parse_error_naming_it() -> None:
+    body = PLAIN.replace(
+        b"<title>Wire", b'<gml:pos xmlns:gml="http://www.opengis.net/gml">1 2</gml:pos><title>Wire'
+    )
+    with pytest.raises(ParseError, match="feedparser could not read this feed"):
+        parse_with_feedparser("https://news.example/rss", body, RSS_TYPE)
+    with pytest.raises(ParseError, match="feedparser could not read this feed"):
+        parse_feed("https://news.example/rss", body, {"content-type": "text/xml"})  # not fast
+    assert parse_feed("https://news.example/rss", body, RSS_TYPE).entries  # the fast path reads it
 
 
 @pytest.mark.parametrize("path", sorted(FEEDS.iterdir()), ids=lambda p: p.name)
