@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 
 from bot import keys, search
 from bot.embedded import EmbeddedServer
+from bot.errors import QueryError
 from bot.models import Story
 from bot.stories import story_to_json
 from bot.text import words
@@ -182,7 +183,7 @@ def make_queries(stories: list[Story], count: int, seed: int = 7) -> list[str]:
         text = " ".join(dict.fromkeys(picked))
         try:
             search.parse_query(text)
-        except ValueError:  # only common words
+        except QueryError:  # only common words
             continue
         queries.append(text)
     return queries

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from bot.countries import app_name, country_name, known_apps, known_countries
 
-MAX_QUERY = 256
 STORY_LANGS = ("en", "ru", "fa", "tr", "zh", "uk")
 APP_ALIASES = {
     "телеграм": "telegram", "телеграмм": "telegram", "tg": "telegram",

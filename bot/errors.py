@@ -43,6 +43,16 @@ class ParseError(FeedError):
     """The body is not a feed we can read."""
 
 
+class QueryError(CensorWireError, ValueError):
+    """A search query we cannot run. ``reason`` names a text of the catalog (bot/i18n.py)
+    and ``values`` fill it, so whoever asked reads why in their own language."""
+
+    def __init__(self, reason: str, **values: str) -> None:
+        super().__init__(reason, values)
+        self.reason = reason
+        self.values = values
+
+
 class SummarizerError(CensorWireError):
     """An optional LLM summarizer failed; callers fall back to the extractive summary."""
 

@@ -30,6 +30,7 @@ from functools import cache, lru_cache
 from typing import cast
 
 from bot import keys
+from bot.errors import QueryError
 from bot.models import Story
 from bot.storage import Redis
 from bot.stories import story_from_json
@@ -167,7 +168,7 @@ def parse_query(text: str) -> Query:
     """Terms, ``"quoted phrases"`` and ``app:``/``country:``/``lang:`` filters of ``text``."""
     text = text.strip()
     if len(text) > MAX_QUERY_CHARS:
-        raise ValueError(f"The query is {len(text)} characters long; the limit is 256.")
+        raise QueryError("query_too_long")
     phrases: list[tuple[str, ...]] = []
     plain: list[str] = []
     for match in _QUOTED.finditer(text):
@@ -190,10 +191,10 @@ def parse_query(text: str) -> Query:
         else:
             plain.append(token)
     if pending:
-        raise ValueError(f"{pending}: needs a value, e.g. {_EXAMPLES[pending]}.")
+        raise QueryError("query_needs_value", name=pending, example=_EXAMPLES[pending])
     terms = [root for chunk in plain for part in _parts(chunk) for root in roots(part)]
     if not terms and not filters:
-        raise ValueError("Nothing to search for: add a word such as telegram or блокировка.")
+        raise QueryError("query_empty")
     return Query(tuple(dict.fromkeys(terms)), tuple(dict.fromkeys(filters)), tuple(phrases))
 
 
@@ -204,8 +205,8 @@ def _filter(key: str, value: str) -> str:
         return f"app:{_ALIASES.get(stem(app), app)}"
     if key != "app" and _CODE.match(value):
         return f"{key}:{value.upper() if key == 'country' else value.lower()}"
-    kind = "an app name" if key == "app" else "a two-letter code"
-    raise ValueError(f"{key}: takes {kind}, e.g. {_EXAMPLES[key]}.")
+    reason = "query_app" if key == "app" else "query_code"
+    raise QueryError(reason, name=key, example=_EXAMPLES[key])
 
 
 def phrases_match(query: Query, story: Story) -> bool:

@@ -7,9 +7,9 @@ import html
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from bot.commands import MAX_QUERY
 from bot.countries import day_month
 from bot.digest import linkable, shorten
+from bot.errors import QueryError
 from bot.handlers import button_gate, command_argument, gate, reply
 from bot.i18n import Raw, t
 from bot.search import parse_query, search
@@ -29,13 +29,10 @@ async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not text:
         await reply(update, context, t(lang, "search_usage"))
         return
-    if len(text) > MAX_QUERY:
-        await reply(update, context, t(lang, "search_bad", reason=t(lang, "query_too_long")))
-        return
     try:
         parse_query(text)
-    except ValueError as e:
-        await reply(update, context, t(lang, "search_bad", reason=str(e)))
+    except QueryError as e:
+        await reply(update, context, t(lang, "search_bad", reason=t(lang, e.reason, **e.values)))
         return
     svc = services(context)
     token = await store_button(svc, {"q": text, "chat": str(chat.id)})

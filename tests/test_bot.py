@@ -167,6 +167,8 @@ async def test_search_with_russian_morphology_and_paging(bot: BotRun) -> None:
 async def test_too_long_query_and_unknown_input_get_clear_answers(bot: BotRun) -> None:
     long_query = text_of(await bot.command(USER, "/search " + "a" * 300))
     assert "256" in long_query
+    no_code = text_of(await bot.command(RU_USER, "/search country:Russia", language_code="ru"))
+    assert "двухбуквенный код, например country:RU" in no_code
     assert "don't know that command" in text_of(await bot.command(USER, "/frobnicate"))
     assert "/help" in text_of(await bot.command(USER, "hello there"))
     hostile = text_of(await bot.command(USER, "/search <script>alert(1)</script>"))

@@ -10,6 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot import keys, search, stories
+from bot.errors import QueryError
+from bot.i18n import t
 from bot.models import Story
 from bot.search import Query, parse_query
 from bot.text import words
@@ -74,23 +76,31 @@ def test_parse_query(text: str, expected: Query) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "reason"),
+    ("text", "english", "russian"),
     [
-        ("x" * 257, "limit is 256"),
-        ("", "Nothing to search for"),
-        ("*", "Nothing to search for"),
-        ("the and of", "Nothing to search for"),
-        ("и в на", "Nothing to search for"),
-        ("app:", "app: needs a value"),
-        ("telegram country:", "country: needs a value"),
-        ("country:Russia", "two-letter code"),
-        ("lang:russian", "two-letter code"),
-        ("app:<script>", "an app name"),
+        ("x" * 257, "at most 256 characters", "не больше 256 символов"),
+        ("", "nothing to search for", "нечего искать"),
+        ("*", "nothing to search for", "нечего искать"),
+        ("the and of", "nothing to search for", "нечего искать"),
+        ("и в на", "nothing to search for", "нечего искать"),
+        ("app:", "app: needs a value, e.g. app:whatsapp", "после app: нужно значение"),
+        ("telegram country:", "country: needs a value", "после country: нужно значение"),
+        (
+            "country:Russia",
+            "country: takes a two-letter code",
+            "двухбуквенный код, например country:RU",
+        ),
+        ("lang:russian", "lang: takes a two-letter code", "двухбуквенный код, например lang:ru"),
+        ("app:<script>", "takes an app name", "нужно название приложения"),
     ],
 )
-def test_bad_queries_are_refused_with_a_reason(text: str, reason: str) -> None:
-    with pytest.raises(ValueError, match=reason):
+def test_bad_queries_are_refused_with_a_reason_in_the_readers_language(
+    text: str, english: str, russian: str
+) -> None:
+    with pytest.raises(QueryError) as refused:
         parse_query(text)
+    assert english in t("en", refused.value.reason, **refused.value.values)
+    assert russian in t("ru", refused.value.reason, **refused.value.values)
 
 
 def test_a_very_long_word_becomes_a_bounded_term() -> None:
