@@ -258,6 +258,28 @@ async def test_admin_stats_and_feed_management(bot: BotRun, feeds: FeedServer) -
     assert "paused" in text_of(await bot.command(ADMIN, "/feeds"))
 
 
+async def test_admin_tools_answer_in_russian(bot: BotRun) -> None:
+    expected = {
+        "/stats": "Историй в базе",
+        "/feeds": "Ленты",
+        "/feeds pause 1": "На паузе",
+        "/feeds resume 1": "Снова читается",
+        "/feeds remove 99": "Нет ленты 99",
+        "/feeds frobnicate": "/feeds add URL",
+        "/broadcast": "Напишите объявление",
+        "/broadcast_cancel": "Сейчас рассылок нет",
+    }
+    for command, text in expected.items():
+        answer = text_of(await bot.command(ADMIN, command, language_code="ru"))
+        assert text in answer, (command, answer)
+    before = len(bot.fake.sent(ADMIN))
+    bot.fake.inject_message(ADMIN, "/broadcast <b>Важно</b>", language_code="ru")
+    preview = await bot.wait_sent(ADMIN, before + 2)
+    assert "Предпросмотр" in text_of(preview[before + 1])
+    refused = text_of(await bot.command(RU_USER, "/stats", language_code="ru"))
+    assert "только для администраторов" in refused
+
+
 async def test_opml_export_and_import(bot: BotRun) -> None:
     before = len(bot.fake.sent(ADMIN))
     bot.fake.inject_message(ADMIN, "/feeds export")
