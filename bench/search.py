@@ -29,6 +29,7 @@ from bot import keys, search
 from bot.embedded import EmbeddedServer
 from bot.errors import QueryError
 from bot.models import Story
+from bot.query import parse_query
 from bot.stories import story_to_json
 from bot.text import words
 
@@ -182,7 +183,7 @@ def make_queries(stories: list[Story], count: int, seed: int = 7) -> list[str]:
             picked[0] = rng.choice(popular)
         text = " ".join(dict.fromkeys(picked))
         try:
-            search.parse_query(text)
+            parse_query(text)
         except QueryError:  # only common words
             continue
         queries.append(text)
@@ -256,11 +257,11 @@ async def run(url: str, count: int, query_count: int) -> dict[str, object]:
         db = fts5_build(stories)
         queries = make_queries(stories, query_count)
         for text in queries[:20]:  # warm both sides
-            await search.search(redis, search.parse_query(text), now=NOW)
+            await search.search(redis, parse_query(text), now=NOW)
             fts5_query(db, text)
         ours, theirs, found = [], [], 0
         for text in queries:
-            query = search.parse_query(text)
+            query = parse_query(text)
             t0 = time.perf_counter()
             page = await search.search(redis, query, now=NOW, limit=10)
             t1 = time.perf_counter()
@@ -271,7 +272,7 @@ async def run(url: str, count: int, query_count: int) -> dict[str, object]:
             found += bool(page.stories)
         hard = {}
         for text in HARD_QUERIES:
-            query = search.parse_query(text)
+            query = parse_query(text)
             t0 = time.perf_counter()
             await search.search(redis, query, now=NOW, limit=10)
             t1 = time.perf_counter()

@@ -12,7 +12,8 @@ from bot.digest import linkable, shorten
 from bot.errors import QueryError
 from bot.handlers import button_gate, command_argument, gate, reply
 from bot.i18n import Raw, t
-from bot.search import parse_query, search
+from bot.query import parse_query
+from bot.search import search
 from bot.services import Services, load_button, services, store_button
 
 PAGE = 5

@@ -13,7 +13,7 @@ from bot import keys, search, stories
 from bot.errors import QueryError
 from bot.i18n import t
 from bot.models import Story
-from bot.search import Query, parse_query
+from bot.query import MAX_TERM_CHARS, Query, document_terms, parse_query, roots
 from bot.text import words
 
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
@@ -106,15 +106,15 @@ def test_bad_queries_are_refused_with_a_reason_in_the_readers_language(
 def test_a_very_long_word_becomes_a_bounded_term() -> None:
     query = parse_query("я" * 200)
     assert len(query.terms) == 1
-    assert len(query.terms[0]) <= search.MAX_TERM_CHARS
+    assert len(query.terms[0]) <= MAX_TERM_CHARS
 
 
 def _doc(word: str) -> set[str]:
-    return {term for part in words(word) for term in search.roots(part, True)}
+    return {term for part in words(word) for term in roots(part, True)}
 
 
 def _asked(word: str) -> str:
-    (term,) = search.roots(words(word)[0])
+    (term,) = roots(words(word)[0])
     return term
 
 
@@ -330,7 +330,7 @@ async def test_pages_match_a_plain_scan_of_every_story(redis: aioredis.Redis) ->
         query = parse_query(text.strip())
         expected = []
         for story, num in numbered:
-            terms = search.document_terms(story)
+            terms = document_terms(story)
             minute = int(story.published.timestamp()) // 60 * 60
             if minute >= since and all(t in terms for t in query.terms + query.filters):
                 title_share = sum(terms[t] for t in query.terms) / len(query.terms)
