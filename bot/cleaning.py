@@ -33,6 +33,12 @@ _DATELINES = (
         rf"{_CITY_RU},\s*\d{{1,2}}\s+{_MONTH_RU}(?:\s+\d{{4}})?\.?\s*/[^/\n]{{2,60}}/\.?\s*",
         re.IGNORECASE,
     ),
+    # "МОСКВА, 27 ноя — Северный вестник.": an outlet of one or two words after an upper-case
+    # city and a date (a news sentence is longer than two words)
+    re.compile(
+        rf"[А-ЯЁ]{{2,}}(?:[ \-][А-ЯЁ]{{2,}}){{0,2}},\s*\d{{1,2}}\s+{_MONTH_RU}(?:\s+\d{{4}})?"
+        r"\s*[—–-]+\s*[«\"]?[A-ZА-ЯЁ][\w\-»\"]*(?:\s+[«\"]?[\w\-»\"]+)?\.\s+"
+    ),
     # "Москва. 1 декабря. INTERFAX.RU - "
     re.compile(rf"{_CITY_RU}\.\s*\d{{1,2}}\s+{_MONTH_RU}\s*INTERFAX\.RU\s*[—–-]+\s*", re.I),
     # "(CNN)", "(Reuters) --", "(EW.com) —"
