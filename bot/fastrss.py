@@ -34,7 +34,6 @@ OWN_PREFIXES = {
 }
 """feedparser's prefixes for the namespaces read here; it names their elements by them."""
 CONTENT, DC, MEDIA, WFW, SLASH = (f"{{{uri}}}" for uri in OWN_PREFIXES.values())
-ATOM = "{http://www.w3.org/2005/Atom}"
 
 XML_TYPES = frozenset(
     {"application/rss+xml", "application/xml", "application/atom+xml", "application/rdf+xml"}
@@ -54,8 +53,10 @@ CHANNEL_PARTS = {"image": frozenset({"url", "title", "link", "width", "height", 
 """The channel children that may hold elements, with what they may hold. feedparser keeps
 an image's or a text input's title and link apart; in other children, markup can upset its
 content tracking for the entries after them."""
-NAMED = frozenset({"title", "link", "language", "item", "entry", "channel", "rss", "feed"})
-"""Local names feedparser would read as a feed field wherever they are; checked outside items."""
+NAMED = frozenset({"title", "language", "item", "entry", "channel", "rss", "feed"})
+"""Local names feedparser reads as the feed's title or language, or as the start of an entry,
+in whatever namespace; channel children by these names are left to feedparser."""
+GEO = ("{http://www.opengis.net/gml}", "{http://www.georss.org/georss}")
 
 _DECLARATION = re.compile(rb"<\?xml[^>]*?>")  # what feedparser replaces with its own
 _DECLARED = re.compile(rb"encoding\s*=\s*[\"']([^\"']*)[\"']")
@@ -96,7 +97,7 @@ def parse_rss(body: bytes, headers: Mapping[str, str]) -> ParsedFeed | None:
             elif " " in node[1] or OWN_PREFIXES.get(node[0], node[1]) != node[1]:
                 return None  # feedparser rejects the name, or its prefix map is misled
         return _feed(root, headers.get("content-language", "")) if root is not None else None
-    except (ET.ParseError, ValueError, LookupError, _Defer):  # expat on odd encodings
+    except (ET.ParseError, _Defer):
         return None
 
 
@@ -145,7 +146,7 @@ def _feed(root: ET.Element, header_lang: str) -> ParsedFeed:
         _check_attributes(child)
         if child.tag == "item":
             continue
-        if child.tag in ("title", "link", "language"):
+        if child.tag in ("title", "language"):
             if child.tag in fields or child.attrib or len(child):
                 raise _Defer
             fields[child.tag] = _value(child.text)
@@ -153,9 +154,10 @@ def _feed(root: ET.Element, header_lang: str) -> ParsedFeed:
             allowed = CHANNEL_PARTS[child.tag]
             if any(part.tag not in allowed or part.attrib or len(part) for part in child):
                 raise _Defer
-        elif len(child) or (_local(child) in NAMED and not _harmless_link(child)):
-            raise _Defer  # markup inside, or a feed field or an entry under another name
-    lang = fields["language"] if "language" in fields else header_lang.replace("_", "-")
+        elif len(child) or _local(child) in NAMED or child.tag.startswith(GEO):
+            raise _Defer  # markup inside, a feed field or an entry under another name, or
+            # geography, on which feedparser can fail
+    lang = fields.get("language", header_lang)
     entry_lang = lang_code(header_lang)
     return ParsedFeed(
         title=fields.get("title", ""),
@@ -169,22 +171,11 @@ def _local(element: ET.Element) -> str:
     return element.tag.rpartition("}")[2].lower()
 
 
-def _harmless_link(node: ET.Element) -> bool:
-    """An atom:link that is not the alternate page: feedparser keeps it out of ``link``."""
-    rel = node.get("rel", "").lower()
-    return node.tag == ATOM + "link" and rel not in ("", "alternate")
-
-
 def _check_attributes(element: ET.Element) -> None:
-    """Defer on base or language attributes in ``element`` or in anything it holds."""
+    """Defer on ``xml:base``, ``xml:lang`` or a look-alike in ``element`` or what it holds:
+    feedparser resolves links and tags languages by them (and it drops namespaces)."""
     for node in element.iter():
-        _check_own_attributes(node)
-
-
-def _check_own_attributes(node: ET.Element) -> None:
-    """``xml:base``, ``xml:lang`` and their look-alikes change what feedparser resolves."""
-    for name in node.attrib:
-        if name.rpartition("}")[2].lower() in ("base", "lang"):  # feedparser drops namespaces
+        if any(name.rpartition("}")[2].lower() in ("base", "lang") for name in node.attrib):
             raise _Defer
 
 
@@ -212,8 +203,6 @@ def _entry(item: ET.Element, lang: str) -> RawEntry:
                 link = _ENTITY_LIKE.sub(r"&\g<1>", _resolve(value).replace("&amp;", "&"))
         elif tag not in HARMLESS or len(child):
             raise _Defer
-        else:
-            _check_own_attributes(child)
     content = texts.get(CONTENT + "encoded", "")
     summary = texts.get("description", content)
     published = _date(texts.get("pubDate")) or _date(texts.get(DC + "date"))

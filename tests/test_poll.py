@@ -96,6 +96,28 @@ async def test_rss_feed_gives_clean_on_topic_stories(
     assert sum(1 for s in report.new_stories if "Iran cuts" in s.title) == 1
 
 
+async def test_plain_rss_read_by_the_fast_path_gives_the_same_clean_stories(
+    redis: aioredis.Redis, server: FeedServer
+) -> None:
+    url = server.serve_file("/plain", "rss_plain_ru.xml")
+    report = await poll(redis, settings_for([{"url": url, "name": "Vestnik"}]))
+    stories = by_title(report)
+    assert len(stories) == 3  # the bridge is off topic
+    throttled = stories["Роскомнадзор начал замедлять Telegram в Москве"]
+    assert throttled.url == "https://vestnik.example/news/rkn-telegram?id=501"
+    assert throttled.published == datetime(2026, 11, 27, 8, 20, tzinfo=UTC)
+    assert throttled.lang == "ru" and throttled.source == "Vestnik"
+    assert "telegram" in throttled.apps and "throttled" in throttled.actions
+    assert throttled.summary.startswith("Роскомнадзор начал замедлять")  # no dateline
+    assert "track()" not in throttled.text and "Читайте также" not in throttled.summary
+    fined = stories["Суд оштрафовал WhatsApp на 4 миллиона рублей"]
+    assert fined.url == "https://vestnik.example/news/whatsapp-fine"  # from the guid
+    assert "россиян в России — это" in fined.text and "whatsapp" in fined.apps
+    shutdown = next(s for s in report.new_stories if s.title.startswith("В Дагестане"))
+    assert shutdown.published == datetime(2026, 11, 26, 7, 30, tzinfo=UTC)
+    assert shutdown.url == "https://vestnik.example/news/dagestan-shutdown"
+
+
 async def test_entries_without_link_title_or_date_are_kept_sensibly(
     redis: aioredis.Redis, server: FeedServer
 ) -> None:
