@@ -135,7 +135,7 @@ def parse_query(text: str) -> Query:
     """Terms, ``"quoted phrases"`` and ``app:``/``country:``/``lang:`` filters of ``text``."""
     text = text.strip()
     if len(text) > MAX_QUERY_CHARS:
-        raise QueryError("query_too_long")
+        raise QueryError("query_too_long", limit=str(MAX_QUERY_CHARS))
     phrases: list[tuple[str, ...]] = []
     plain: list[str] = []
     for match in _QUOTED.finditer(text):

@@ -49,8 +49,6 @@ class SearchPage:
     has_more: bool
 
 
-# Lua: one bucket per call -----------------------------------------------------------------
-
 # Lua: all search keys share one hash tag, so a call may touch several weeks ---------------
 
 _HELPERS = """

@@ -33,7 +33,8 @@ async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     try:
         parse_query(text)
     except QueryError as e:
-        await reply(update, context, t(lang, "search_bad", reason=t(lang, e.reason, **e.values)))
+        reason = Raw(t(lang, e.reason, **e.values))
+        await reply(update, context, t(lang, "search_bad", reason=reason))
         return
     svc = services(context)
     token = await store_button(svc, {"q": text, "chat": str(chat.id)})

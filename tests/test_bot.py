@@ -265,7 +265,6 @@ async def test_admin_tools_answer_in_russian(bot: BotRun) -> None:
         "/feeds pause 1": "На паузе",
         "/feeds resume 1": "Снова читается",
         "/feeds remove 99": "Нет ленты 99",
-        "/feeds frobnicate": "/feeds add URL",
         "/broadcast": "Напишите объявление",
         "/broadcast_cancel": "Сейчас рассылок нет",
     }
