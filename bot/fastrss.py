@@ -44,7 +44,8 @@ TEXT_FIELDS = frozenset(
 """Item children read as text: at most one each, no attributes, no child elements."""
 HARMLESS = frozenset(
     {"author", "category", "comments", "enclosure", DC + "creator", DC + "subject",
-     MEDIA + "content", MEDIA + "thumbnail", WFW + "commentRss", SLASH + "comments"}
+     MEDIA + "content", MEDIA + "thumbnail", WFW + "commentRss", SLASH + "comments",
+     "{com-wordpress:feed-additions:1}post-id"}
 )  # fmt: skip
 """Item children feedparser reads into fields we do not use; allowed without children."""
 CHANNEL_PARTS = {"image": frozenset({"url", "title", "link", "width", "height", "description"}),

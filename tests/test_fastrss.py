@@ -204,7 +204,8 @@ LINKS = st.sampled_from(
 
 
 KINDS = ["title", "link", "description", "encoded", "guid", "pubDate", "dcdate", "author",
-         "category", "enclosure", "thumbnail"]  # fmt: skip
+         "category", "enclosure", "thumbnail", "postid", "comments", "commentRss", "slash",
+         "subject", "creator", "media"]  # fmt: skip
 
 
 @st.composite
@@ -238,6 +239,16 @@ def field(draw: st.DrawFn, kind: str, odd: bool) -> str:
             return '<enclosure url="https://a.example/a.mp3" type="audio/mpeg" length="1"/>'
         case "thumbnail":
             return '<media:thumbnail url="https://a.example/t.jpg"/>'
+        case "commentRss":
+            return f'<wfw:commentRss xmlns:wfw="http://wellformedweb.org/CommentAPI/">{body}</wfw:commentRss>'
+        case "slash":
+            return f'<slash:comments xmlns:slash="http://purl.org/rss/1.0/modules/slash/">{body}</slash:comments>'
+        case "subject" | "creator":
+            return f"<dc:{kind}>{body}</dc:{kind}>"
+        case "media":
+            return '<media:content url="https://a.example/v.mp4" medium="video"/>'
+        case "postid":
+            return f'<post-id xmlns="com-wordpress:feed-additions:1">{body}</post-id>'
     return f"<{kind}>{body}</{kind}>"
 
 
