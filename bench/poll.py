@@ -8,8 +8,10 @@ a separate process over 20 loopback hosts (127.0.0.1 to 127.0.0.20), then measur
   - a second poll where every feed answers 304, in feeds/s; goal >= 2,000;
   - peak resident memory of the poller process (and of its parse workers); goal < 300 MB;
   - relevance precision and recall on the held-out labelled half; goal >= 0.9.
-Also, where /proc exists, the CPU milliseconds per feed of every process on each side, and
-``cpu_bound_ratio``: bare CPU per feed / the pipeline's (all its processes). It equals
+Also the share of feeds the plain RSS fast path reads (bot/fastrss.py; the rest go to
+feedparser), and, where /proc exists, the CPU milliseconds per feed of every process on
+each side, and ``cpu_bound_ratio``: bare CPU per feed / the pipeline's (all its
+processes). It equals
 ``cold_ratio`` when the run has every core to itself, and it barely moves when other work
 shares the machine, which the wall-clock ratio does not survive.
 Prints one JSON object. Usage: python -m bench.poll [--feeds 1000] [--items 30]
@@ -343,6 +345,7 @@ def main() -> None:
         "cold_ratio": round(rates["cold_feeds_per_s"] / bare, 3),
         "cold_ratio_goal": 0.7,
         "stories_stored": rates["stored"],
+        "fast_rss_share": _fast_share(bodies),
         "warm_304_feeds_per_s": round(rates["warm_feeds_per_s"], 1),
         "warm_304_goal": 2000,
         "warm_unchanged": rates["warm_unchanged"],
@@ -358,6 +361,14 @@ def main() -> None:
         "cpu_bound_ratio": _cpu_ratio(bare_cpu, rates["cold_cpu"]),
     }
     print(json.dumps(result, indent=2))
+
+
+def _fast_share(bodies: list[bytes]) -> float:
+    """The share of feeds read by the plain RSS fast path (the rest: feedparser)."""
+    from bot.fastrss import parse_rss
+
+    headers = {"content-type": "application/rss+xml"}  # what the feed server sends
+    return round(sum(parse_rss(b, headers) is not None for b in bodies) / len(bodies), 3)
 
 
 def _cpu_ratio(bare: dict[str, float], pipeline: dict[str, float]) -> float | None:
