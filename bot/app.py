@@ -250,14 +250,16 @@ def _services(
     svc.llm = make_summarizer(session, settings.summarizer)
     for handler in extra_handlers(redis, settings):
         poller.add_handler(handler)
-    poller.add_handler(lambda new: _alerts(svc, new))
-    if svc.llm is not None:
+    if svc.llm is not None:  # before alerts, so that an alert carries the model's summary
         poller.add_handler(llm_handler(redis, svc.llm))
+    poller.add_handler(lambda new: _alerts(svc, new))
     poller.set_health_handler(lambda feed, old, new: admin.on_feed_health(svc, feed, old, new))
     return svc
 
 
 async def _alerts(svc: Services, new: Sequence[Story]) -> None:
+    if svc.llm is not None:  # the model may have replaced the stored summaries
+        new = await story_store.load_stories(svc.redis, [story.id for story in new])
     await alert_new_stories(svc, new)
 
 

@@ -3,7 +3,8 @@
 Each new story is stored with its extractive summary first; when ``[summarizer]
 llm_enabled`` is on, this handler asks the model for a better one (within the per-poll call
 budget) and replaces the stored summary when the model gave a usable answer. Any failure
-keeps the extractive summary. Digests, ``/latest`` and search results show the stored one.
+keeps the extractive summary. Digests, instant alerts (queued after this stage), ``/latest``
+and search results show the stored one; the search index keeps the extractive one's words.
 """
 
 from __future__ import annotations

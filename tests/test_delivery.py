@@ -18,6 +18,7 @@ from tests.fakes.botapi import FakeBotApi
 from tests.fakes.feeds import FIXTURES, FeedServer
 from tests.fakes.tghtml import parse_telegram_html
 from tests.test_bot import eventually
+from tests.test_llm import FakeLlm, answer_with, fake_llm  # noqa: F401 - the fixture
 
 FAST = (
     '[delivery]\nschedule_every = "1s"\nclaim_after = "2s"\nin_flight = 4\n'
@@ -128,6 +129,28 @@ async def test_instant_alert_goes_once_to_opted_in_chats(
         await eventually(lambda: _queue_empty(redis))
     assert len(bot.fake.sent(3001)) == 1  # once per event, though a second outlet joined it
     assert bot.fake.sent(3002) == [] and bot.fake.sent(3003) == []
+
+
+async def test_with_the_llm_on_an_alert_carries_the_models_summary(
+    tmp_path: Path,
+    redis_url: str,
+    redis: aioredis.Redis,
+    feeds: FeedServer,
+    fake_llm: FakeLlm,  # noqa: F811 - the fixture
+) -> None:
+    summary = "A court let the regulator block Telegram; providers must comply within a day."
+    fake_llm.handler = answer_with(summary)
+    await subscribe_many(redis, range(3101, 3102), mode=Mode.ALERTS, apps=("telegram",))
+    llm = (
+        f'[summarizer]\nllm_enabled = true\nllm_url = "{fake_llm.url}"\n'
+        'llm_model = "tiny"\nllm_api_key = "sk-local-test"\nllm_timeout = "5s"\n'
+    )
+    async with running_bot(
+        tmp_path, redis_url, feeds=[feeds.url("/rss")], extra_config=FAST + llm
+    ) as bot:
+        await bot.wait_sent(3101, 1)
+    alert = texts(bot.fake, 3101)[0]
+    assert "Alert" in alert and summary in alert
 
 
 async def _stored_from(redis: aioredis.Redis, host: str) -> bool:
