@@ -130,7 +130,7 @@ def _utf8_xml(body: bytes, headers: Mapping[str, str]) -> bool:
 
 
 def _is_utf8(name: bytes) -> bool:
-    return name.lower() in (b"utf-8", b"utf8")
+    return name.lower() == b"utf-8"  # expat itself refuses "utf8"
 
 
 def _feed(root: ET.Element, header_lang: str) -> ParsedFeed:
