@@ -9,9 +9,8 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
-from multiprocessing import get_context
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -29,6 +28,7 @@ from bot.logs import setup_logging
 from bot.models import Story
 from bot.pipeline import FeedReport, Outcome, Poller, PollReport, StoryHandler
 from bot.storage import Redis, open_redis
+from bot.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def make_executor(feeds: int) -> Executor | None:
     workers = os.cpu_count() or 1
     if feeds < 8 or workers < 2:
         return None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    return Workers(workers)
 
 
 async def poll_once(settings: Settings, *, as_json: bool) -> int:

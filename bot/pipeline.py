@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -187,7 +187,10 @@ class Poller:
             summary_chars=settings.summarizer.max_chars,
         )
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, analyze, job)
+        try:
+            return await loop.run_in_executor(self._executor, analyze, job)
+        except BrokenExecutor:  # it died on this feed, twice (bot.workers retries once)
+            return Analyzed(error="the worker process reading this feed died (out of memory?)")
 
     async def _store(self, analyzed: Analyzed) -> list[Story]:
         """Store the feed's unseen stories, each joined to its cluster; returns the new ones."""
