@@ -240,12 +240,13 @@ async def pipeline_rates(
     from bot.fetch import Fetcher
     from bot.pipeline import Poller
     from bot.storage import open_redis
+    from bot.workers import Workers
 
     settings = parse_settings({"polling": {"per_host": 8, "concurrency": 128}}, {}, Path())
     settings = dataclasses.replace(settings, redis=RedisSettings(url=redis_url))
     feeds = [Feed(FeedConfig(url=u, name=f"Feed {i}")) for i, u in enumerate(urls)]
     before = _children()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = Workers(workers)  # the bot's own worker pool
     list(pool.map(_analyze_only, warm_up))  # warm the workers up, as the bare side does
     groups = {
         "poller": {os.getpid()},
