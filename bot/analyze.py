@@ -7,9 +7,11 @@ event loop keeps fetching. Errors come back as data (``error``), not as exceptio
 from __future__ import annotations
 
 import dataclasses
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from bot.errors import ParseError
 from bot.models import Story
@@ -42,7 +44,20 @@ class Analyzed:
 
 
 def analyze(job: FeedJob) -> Analyzed:
-    """Parse the feed in ``job`` and keep its on-topic, recent entries as enriched stories."""
+    """Parse the feed in ``job`` and keep its on-topic, recent entries as enriched stories.
+
+    A bug that this feed's content trips is that feed's error, naming where it happened: one
+    feed must not stop every poll after it (the error reaches ``poll``'s report and admins).
+    """
+    try:
+        return _analyze(job)
+    except Exception as e:  # the batch boundary (a ParseError is handled inside)
+        frame = traceback.extract_tb(e.__traceback__)[-1]
+        where = f"{Path(frame.filename).name}:{frame.lineno}"
+        return Analyzed(error=f"internal error reading this feed: {e!r:.200} at {where}")
+
+
+def _analyze(job: FeedJob) -> Analyzed:
     from bot.cluster import fingerprint
     from bot.normalize import make_story, unique
     from bot.parse import parse_feed
