@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from redis.exceptions import RedisError
+
 from bot import feeds as feed_store
 from bot import stories as story_store
 from bot.analyze import Analyzed, FeedJob, analyze
 from bot.cluster import Fingerprint, fingerprint
 from bot.clusterindex import ClusterIndex
 from bot.config import Settings
-from bot.errors import FetchError
+from bot.errors import FetchError, StorageError
 from bot.feeds import Feed
 from bot.feedstate import FeedState, FeedStatus, after_failure, after_success, is_due
 from bot.fetch import Fetcher
@@ -157,9 +159,8 @@ class Poller:
         await self._succeeded(
             feed, state, result.etag, result.last_modified, result.moved_to, len(new)
         )
-        for handler in self._handlers:
-            if new:
-                await handler(new)
+        for handler in self._handlers if new else ():
+            await self._hand_on(handler, feed, new)
         notes = [f"moved to {result.moved_to}"] if result.moved_to else []
         if analyzed.warning:
             notes.append(f"broken markup tolerated: {analyzed.warning}")
@@ -171,6 +172,16 @@ class Poller:
             off_topic=analyzed.off_topic,
             message="; ".join(notes),
         )
+
+    async def _hand_on(self, handler: StoryHandler, feed: Feed, new: Sequence[Story]) -> None:
+        """Give ``new`` to one consumer; its bug is logged and the others still get the stories.
+        Redis being down is not a bug of theirs: it ends the poll, which is retried."""
+        try:
+            await handler(new)
+        except (RedisError, StorageError):
+            raise
+        except Exception:  # the batch boundary: one consumer's bug must not stop the poll
+            log.exception("a consumer of new stories failed on %d from %s", len(new), feed.url)
 
     async def _analyze(self, feed: Feed, body: bytes, headers: dict[str, str] | object) -> Analyzed:
         settings = self._settings

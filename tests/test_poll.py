@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,36 @@ async def test_plain_rss_read_by_the_fast_path_gives_the_same_clean_stories(
     shutdown = next(s for s in report.new_stories if s.title.startswith("В Дагестане"))
     assert shutdown.published == datetime(2026, 11, 26, 7, 30, tzinfo=UTC)
     assert shutdown.url == "https://vestnik.example/news/dagestan-shutdown"
+
+
+async def test_a_failing_consumer_of_new_stories_stops_neither_the_others_nor_the_poll(
+    redis: aioredis.Redis, server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = server.serve_file("/rss", "rss_en.xml")
+    settings = settings_for([{"url": url, "name": "Northwind"}])
+    received: list[Story] = []
+
+    async def broken(new: Sequence[Story]) -> None:
+        raise KeyError("a consumer's bug")
+
+    async def recording(new: Sequence[Story]) -> None:
+        received.extend(new)
+
+    async with aiohttp.ClientSession() as session:
+        poller = Poller(
+            settings,
+            redis,
+            Fetcher(session, settings.polling),
+            None,
+            clock=Clock(NOW),
+            handlers=[broken, recording],
+        )
+        report = await poller.poll(await effective_feeds(redis, settings.feeds))
+    assert report.feeds[0].outcome is Outcome.NEW
+    assert received == report.new_stories and received
+    stored = await story_store.load_stories(redis, [s.id for s in received])
+    assert len(stored) == len(received)
+    assert "a consumer of new stories failed" in caplog.text and "a consumer's bug" in caplog.text
 
 
 async def test_entries_without_link_title_or_date_are_kept_sensibly(
