@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Final
 
 # Twelve month abbreviations, space-separated; Russian ones in the genitive ("27 нояб.").
@@ -213,3 +213,11 @@ def plural(n: int, forms: tuple[str, str, str], lang: str = "en") -> str:
     if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
         return forms[1]
     return forms[2]
+
+
+def zone_name(local: datetime, lang: str = "en") -> str:
+    """The time zone of ``local`` as readers know it: ``UTC``, ``MSK``/``МСК``, ``UTC+03:30``."""
+    name = local.tzname() or "UTC"
+    if name[0] in "+-":  # zones without an abbreviation: "+0330", "+05"
+        name = f"UTC{name[0]}{name[1:3]}" + (f":{name[3:5]}" if len(name) > 3 else "")
+    return "МСК" if name == "MSK" and lang == "ru" else name

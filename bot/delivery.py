@@ -12,13 +12,14 @@ import contextlib
 import html
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from redis.exceptions import RedisError
 
 from bot import keys, queue, subscriptions
 from bot import stories as story_store
 from bot.broadcast import deliver_broadcast, tend_jobs
+from bot.countries import day_month, zone_name
 from bot.digest import (
     DigestOptions,
     Filters,
@@ -41,16 +42,22 @@ log = logging.getLogger(__name__)
 ALERT_ACTIONS = frozenset({"blocked", "throttled", "unblocked", "shutdown"})
 DUE_BATCH = 200
 DIGEST_WINDOW = timedelta(days=7)
+ALERT_WINDOW = timedelta(hours=6)
+"""How recent a story must be to be sent as an instant alert."""
 
 
 def filters_of(sub: Subscription) -> Filters:
     return Filters(frozenset(sub.apps), frozenset(sub.countries), frozenset(sub.langs))
 
 
-def alert_worthy(story: Story) -> bool:
-    """A block, throttle, unblock or shutdown of a messenger, service or network."""
-    return bool(ALERT_ACTIONS.intersection(story.actions)) and bool(
-        story.apps or "shutdown" in story.actions
+def alert_worthy(story: Story, now: datetime) -> bool:
+    """A block, throttle, unblock or shutdown of a messenger, service or network, published
+    within ``ALERT_WINDOW``: older news (a new feed, a first poll, a feed catching up) waits
+    for the digest instead of arriving as a burst of stale alerts."""
+    return (
+        bool(ALERT_ACTIONS.intersection(story.actions))
+        and bool(story.apps or "shutdown" in story.actions)
+        and story.published >= now - ALERT_WINDOW
     )
 
 
@@ -77,14 +84,18 @@ def due_digest(
     return compose_html(chosen, options), [e.cluster for e in shown]
 
 
-def alert_html(event: Event, lang: str) -> str:
-    """One event as an instant alert."""
+def alert_html(event: Event, lang: str, zone: tzinfo = UTC) -> str:
+    """One event as an instant alert, its time in the reader's zone."""
     lead = event.lead
     title = html.escape(shorten(lead.title, 300))
     if linkable(lead.url):
         title = f'<a href="{html.escape(lead.url, quote=True)}">{title}</a>'
     head = "⚡ Срочно" if lang == "ru" else "⚡ Alert"
-    lines = [f"<b>{head}:</b> <b>{title}</b>", html.escape(shorten(lead.source, 80))]
+    local = lead.published.astimezone(zone)
+    stamp = f"{day_month(local.date(), lang)} {local:%H:%M} {zone_name(local, lang)}"
+    source = shorten(lead.source, 80)
+    meta = f"{source} · {stamp}" if source else stamp
+    lines = [f"<b>{head}:</b> <b>{title}</b>", html.escape(meta)]
     if lead.summary:
         lines.append(html.escape(shorten(lead.summary, 600)))
     return "\n".join(lines)
@@ -128,7 +139,7 @@ async def schedule_due(svc: Services, events: Sequence[Event]) -> int:
 
 async def alert_new_stories(svc: Services, new: Sequence[Story]) -> int:
     """The pipeline's hand-on point: queue instant alerts for opted-in chats, once per event."""
-    worthy = [s for s in new if alert_worthy(s)]
+    worthy = [s for s in new if alert_worthy(s, svc.clock())]
     if not worthy:
         return 0
     chats = [int(c) for c in await svc.redis.smembers(keys.alert_chats())]
@@ -149,7 +160,7 @@ async def alert_new_stories(svc: Services, new: Sequence[Story]) -> int:
                 key=f"alert:{chat_id}:{s.cluster or s.id}",
                 chat=chat_id,
                 kind="alert",
-                parts=(alert_html(Event(s.cluster or s.id, (s,)), sub.lang),),
+                parts=(alert_html(Event(s.cluster or s.id, (s,)), sub.lang, sub.zone),),
                 clusters=(s.cluster or s.id,),
             )
             for s in wanted

@@ -11,7 +11,7 @@ from html import escape
 from typing import Final, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from bot.countries import app_name, country_name, day_month, flag, plural
+from bot.countries import app_name, country_name, day_month, flag, plural, zone_name
 from bot.models import Event, Story
 
 LabelsLang = Literal["en", "ru"]
@@ -53,6 +53,7 @@ class Labels:
     no_country: str
     no_app: str
     untitled: str
+    times: str
 
 
 LABELS: Final[dict[str, Labels]] = {
@@ -66,6 +67,7 @@ LABELS: Final[dict[str, Labels]] = {
         no_country="International",
         no_app="Other services",
         untitled="(untitled)",
+        times="times in {zone}",
     ),
     "ru": Labels(
         digest="Дайджест CensorWire",
@@ -74,9 +76,10 @@ LABELS: Final[dict[str, Labels]] = {
         more_text="…и ещё {n}",
         also="также",
         cont="продолжение",
-        no_country="Без страны",
+        no_country="В мире",
         no_app="Другие сервисы",
         untitled="(без заголовка)",
+        times="время {zone}",
     ),
 }
 
@@ -278,8 +281,10 @@ def _plan(events: Sequence[Event], options: DigestOptions) -> _Plan | None:
             groups.append(_Group("", _label(name), items))
     title = shorten(clean(options.title or labels.digest), 200) or labels.digest
     count = len(present)
-    span = period(options.window_start, options.window_end, zone, options.labels_lang)
-    rest = f" · {span} · {count} {plural(count, labels.events, options.labels_lang)}"
+    lang = options.labels_lang
+    span = period(options.window_start, options.window_end, zone, lang)
+    times = labels.times.format(zone=zone_name(options.window_end.astimezone(zone), lang))
+    rest = f" · {span} · {count} {plural(count, labels.events, lang)} · {times}"
     return _Plan(title, rest, groups, len(present) - len(shown))
 
 

@@ -6,12 +6,17 @@ import re
 import signal
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 import redis.asyncio as aioredis
 
 from bot import keys, subscriptions
+from bot.delivery import alert_html, alert_worthy
+from bot.models import Event, Story
 from bot.subscriptions import Mode, Subscription
 from tests.botrun import ADMIN, BotRun, running_bot
 from tests.fakes.botapi import FakeBotApi
@@ -36,6 +41,12 @@ async def subscribe_many(redis: aioredis.Redis, chats: range, **fields: object) 
 
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
+
+
+def fresh(body: bytes) -> bytes:
+    """The feed with every item published half an hour ago: news recent enough to alert."""
+    recent = format_datetime(datetime.now(UTC) - timedelta(minutes=30)).encode()
+    return re.sub(rb"<pubDate>[^<]*</pubDate>", b"<pubDate>" + recent + b"</pubDate>", body)
 
 
 def texts(fake: FakeBotApi, chat: int) -> list[str]:
@@ -114,16 +125,17 @@ async def test_instant_alert_goes_once_to_opted_in_chats(
     await subscribe_many(redis, range(3002, 3003), mode=Mode.DIGEST)
     await subscribe_many(redis, range(3003, 3004), mode=Mode.BOTH, apps=("viber",))
     mirror = feeds.serve("/mirror", status=404)  # another outlet, reprinting later
+    wire = feeds.serve("/fresh", body=fresh(fixture_bytes("rss_en.xml")))
     async with running_bot(
         tmp_path,
         redis_url,
-        feeds=[feeds.url("/rss"), mirror],
+        feeds=[wire, mirror],
         extra_config=FAST,
         polling={"interval": '"1s"', "max_backoff": '"1s"'},
     ) as bot:
         await bot.wait_sent(3001, 1)
         assert "Alert" in texts(bot.fake, 3001)[0] and "Telegram" in texts(bot.fake, 3001)[0]
-        reprint = fixture_bytes("rss_en.xml").replace(b"wire.example", b"mirror.example")
+        reprint = fresh(fixture_bytes("rss_en.xml")).replace(b"wire.example", b"mirror.example")
         feeds.serve("/mirror", body=reprint)
         await eventually(lambda: _stored_from(redis, "mirror.example"))
         await eventually(lambda: _queue_empty(redis))
@@ -145,9 +157,8 @@ async def test_with_the_llm_on_an_alert_carries_the_models_summary(
         f'[summarizer]\nllm_enabled = true\nllm_url = "{fake_llm.url}"\n'
         'llm_model = "tiny"\nllm_api_key = "sk-local-test"\nllm_timeout = "5s"\n'
     )
-    async with running_bot(
-        tmp_path, redis_url, feeds=[feeds.url("/rss")], extra_config=FAST + llm
-    ) as bot:
+    wire = feeds.serve("/fresh", body=fresh(fixture_bytes("rss_en.xml")))
+    async with running_bot(tmp_path, redis_url, feeds=[wire], extra_config=FAST + llm) as bot:
         await bot.wait_sent(3101, 1)
     alert = texts(bot.fake, 3101)[0]
     assert "Alert" in alert and summary in alert
@@ -302,3 +313,47 @@ async def test_two_processes_share_updates_polling_and_delivery(
     assert fake.too_many == 0
     assert not [c for c in fake.calls_to("getUpdates") if c.status == 409]
     await fake.stop()
+
+
+NOON = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def alert_story(hours_old: float, **fields: object) -> Story:
+    values: dict[str, object] = {
+        "id": "s1",
+        "url": "https://wire.example/a",
+        "title": "Roskomnadzor throttles Telegram",
+        "text": "",
+        "source": "Northwind Wire",
+        "feed_url": "https://wire.example/rss",
+        "published": NOON - timedelta(hours=hours_old),
+        "fetched": NOON,
+        "lang": "en",
+        "apps": ("telegram",),
+        "actions": ("throttled",),
+        **fields,
+    }
+    return Story(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("story", "alert"),
+    [
+        (alert_story(0.5), True),
+        (alert_story(5.9), True),
+        (alert_story(6.1), False),  # old news waits for the digest
+        (alert_story(48), False),  # a first poll or a new feed sends no burst of stale alerts
+        (alert_story(0.5, actions=("fined",)), False),
+        (alert_story(0.5, apps=(), actions=("shutdown",)), True),
+        (alert_story(0.5, apps=(), actions=("blocked",)), False),
+    ],
+)
+def test_only_fresh_blocks_throttles_and_shutdowns_alert(story: Story, alert: bool) -> None:
+    assert alert_worthy(story, NOON) is alert
+
+
+def test_an_alert_says_when_in_the_readers_time_zone() -> None:
+    event = Event("s1", (alert_story(1),))
+    moscow = parse_telegram_html(alert_html(event, "ru", ZoneInfo("Europe/Moscow")))[0]
+    assert "Northwind Wire · 28 нояб. 14:00 МСК" in moscow and moscow.startswith("⚡ Срочно")
+    assert "Northwind Wire · 28 Nov 11:00 UTC" in parse_telegram_html(alert_html(event, "en"))[0]

@@ -111,7 +111,7 @@ def test_plural_forms(n: int, lang: str, word: str) -> None:
 def test_header_counts_events_in_russian(count: int, expected: str) -> None:
     events = [event(story(i, minutes=i)) for i in range(count)]
     text = plain(compose_html(events, options(labels_lang="ru")))[0]
-    assert text.splitlines()[0] == f"Дайджест CensorWire · 27–28 нояб. · {expected}"
+    assert text.splitlines()[0] == f"Дайджест CensorWire · 27–28 нояб. · {expected} · время UTC"
 
 
 @pytest.mark.parametrize(
@@ -193,7 +193,7 @@ def test_item_shows_linked_bold_title_source_time_and_summary() -> None:
     ("group_by", "lang", "headings"),
     [
         ("country", "en", ["🇷🇺 Russia", "🇮🇷 Iran", "🌐 International"]),
-        ("country", "ru", ["🇷🇺 Россия", "🇮🇷 Иран", "🌐 Без страны"]),
+        ("country", "ru", ["🇷🇺 Россия", "🇮🇷 Иран", "🌐 В мире"]),
         ("app", "en", ["WhatsApp", "Facebook Messenger", "Telegram", "Other services"]),
         ("none", "en", []),
     ],
@@ -505,6 +505,25 @@ def test_app_names(app: str, name: str) -> None:
     assert app_name(app) == name
 
 
+@pytest.mark.parametrize(
+    ("zone", "lang", "expected"),
+    [
+        ("UTC", "en", "times in UTC"),
+        ("Europe/Moscow", "ru", "время МСК"),
+        ("Europe/Moscow", "en", "times in MSK"),
+        ("Asia/Tehran", "en", "times in UTC+03:30"),
+        ("Asia/Almaty", "ru", "время UTC+05"),
+        ("America/New_York", "en", "times in EST"),
+    ],
+)
+def test_the_header_says_which_time_zone_the_times_are_in(
+    zone: str, lang: str, expected: str
+) -> None:
+    events = [event(story(1))]
+    text = plain(compose_html(events, options(labels_lang=lang, tz=ZoneInfo(zone))))[0]
+    assert text.splitlines()[0].endswith(f" · {expected}")
+
+
 def test_text_format_reads_in_a_terminal() -> None:
     long_summary = "Providers in several regions reported that calls drop after a minute. " * 3
     events = [
@@ -516,7 +535,7 @@ def test_text_format_reads_in_a_terminal() -> None:
     ]
     text = compose_text(events, options(limit=1, tz=ZoneInfo("Europe/Moscow")))
     lines = text.splitlines()
-    assert lines[0] == "CensorWire digest · 27–28 Nov · 2 events"
+    assert lines[0] == "CensorWire digest · 27–28 Nov · 2 events · times in MSK"
     assert "• Iran cuts mobile internet" in lines
     assert "  https://example.org/news/1" in lines
     assert "  Meduza · 28 Nov 12:30" in lines
