@@ -53,13 +53,13 @@ def alert_text(figures: Figures, country: str, test: str, lang: Lang = "en") -> 
     if lang == "ru":
         body = (
             f"аномальны {rate} из {figures.usable} {_ru_of(figures.usable, 'теста', 'тестов')} "
-            f"OONI за {day} (медиана за 7 дней до начала {median}), "
+            f"OONI за {day} (медиана за 7 дней до начала сбоя — {median}), "
             f"{nets} из {seen} {_ru_of(seen, 'сети', 'сетей')}, с {since}."
         )
     else:
         body = (
             f"{rate} of {figures.usable} OONI tests anomalous on {day} "
-            f"(7-day median before {median}), {nets} of {seen} networks, since {since}."
+            f"(median of the 7 days before: {median}), {nets} of {seen} networks, since {since}."
         )
     return f"{head}: {body}\n{_footer(figures, country, test, lang)}"
 

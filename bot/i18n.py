@@ -68,16 +68,16 @@ _EN: Final[dict[str, str]] = {
     "btn_mode": "🔔 Delivery",
     "btn_time": "🕘 Digest time",
     "btn_tz": "🌐 Time zone",
-    "btn_lang": "🔤 Language",
+    "btn_lang": "🔤 Bot language",
     "btn_back": "‹ Back",
     "btn_all": "Any",
     "btn_more": "More ›",
-    "btn_prev": "‹ Newer",
+    "btn_prev": "‹ Previous",
     "btn_confirm": "✅ Send to everyone",
     "btn_cancel": "✖ Cancel",
-    "pick_apps": "Which apps? Tap to switch; none means all.",
-    "pick_countries": "Which countries? Tap to switch; none means all.",
-    "pick_langs": "Stories in which languages? None means all.",
+    "pick_apps": "Which apps? Tap to turn on or off; none selected means all.",
+    "pick_countries": "Which countries? Tap to turn on or off; none selected means all.",
+    "pick_langs": "Stories in which languages? None selected means all.",
     "pick_mode": "How should I deliver?",
     "pick_time": "When should the daily digest arrive (your local time)?",
     "pick_tz": "Your time zone? Or type it: <code>/timezone Europe/Berlin</code>",
@@ -172,7 +172,7 @@ _EN: Final[dict[str, str]] = {
         "I don't know the country code {code}. Use two letters: <code>/status RU</code>."
     ),
     "status_not_watched": (
-        "I don't watch OONI measurements for {code}. Watched countries: {watched}."
+        "I don't watch OONI measurements for {name} ({code}). Watched countries: {watched}."
     ),
     "status_off": "OONI measurements are switched off on this bot.",
     "status_no_data": (
@@ -194,7 +194,7 @@ _RU: Final[dict[str, str]] = {
         "<b>CensorWire</b> следит за блокировками мессенджеров и интернет-цензурой: блокировки, "
         "замедление и запреты приложений, требования регуляторов выдать данные, отключения "
         "интернета, запреты VPN.\n\n"
-        "Я читаю новостные ленты на русском и английском, оставляю только истории по теме, "
+        "Я читаю новостные ленты на русском и английском, оставляю только новости по теме, "
         "объединяю одно событие из разных источников и присылаю короткий дайджест.\n\n"
         "Подпишитесь на всё или выберите, что интересно. /help — все команды."
     ),
@@ -213,11 +213,11 @@ _RU: Final[dict[str, str]] = {
         "/unsubscribe — отписаться и удалить данные этого чата\n\n"
         "Фильтры: названия приложений (<code>telegram</code>, <code>whatsapp</code>, "
         "<code>signal</code>, <code>youtube</code>…), коды стран из двух букв (<code>RU</code>, "
-        "<code>IR</code>, <code>TR</code>…) и язык историй (<code>lang:ru</code>). "
+        "<code>IR</code>, <code>TR</code>…) и язык новостей (<code>lang:ru</code>). "
         "Канал подписывают из личного чата: <code>/subscribe @channel</code>."
     ),
     "help_admin": (
-        "\n\n<b>Администратору</b>\n/stats — подписчики, истории, ленты\n"
+        "\n\n<b>Администратору</b>\n/stats — подписчики, новости, ленты\n"
         "/feeds — список; <code>/feeds add URL</code>, <code>/feeds remove N</code>, "
         "<code>/feeds pause N</code>, <code>/feeds resume N</code>, "
         "<code>/feeds export</code>; пришлите файл .opml для импорта\n"
@@ -225,7 +225,7 @@ _RU: Final[dict[str, str]] = {
     ),
     "subscribed": "✅ Подписка оформлена. {what}\nДоставка: {mode}, {time} ({tz}).",
     "subscribed_narrow": "Можно сузить:",
-    "filters_all": "Все истории по теме.",
+    "filters_all": "Все новости по теме.",
     "filters_some": "Только: {filters}.",
     "bad_filters": (
         "Не понимаю фильтры: {bad}. Используйте названия приложений (telegram, whatsapp…), "
@@ -234,7 +234,7 @@ _RU: Final[dict[str, str]] = {
     "unsubscribed": "Подписка отменена, все данные этого чата удалены. /subscribe — вернуться.",
     "not_subscribed": "Этот чат не подписан. /subscribe — подписаться.",
     "settings": (
-        "<b>Настройки</b>\nПриложения: {apps}\nСтраны: {countries}\nЯзыки историй: {langs}\n"
+        "<b>Настройки</b>\nПриложения: {apps}\nСтраны: {countries}\nЯзыки новостей: {langs}\n"
         "Доставка: {mode}\nВремя дайджеста: {time} ({tz})\nЯзык: {language}"
     ),
     "any": "любые",
@@ -244,20 +244,24 @@ _RU: Final[dict[str, str]] = {
     "btn_subscribe": "✅ Подписаться на всё",
     "btn_apps": "📱 Приложения",
     "btn_countries": "🌍 Страны",
-    "btn_langs": "🗣 Языки историй",
+    "btn_langs": "🗣 Языки новостей",
     "btn_mode": "🔔 Доставка",
     "btn_time": "🕘 Время дайджеста",
     "btn_tz": "🌐 Часовой пояс",
-    "btn_lang": "🔤 Язык",
+    "btn_lang": "🔤 Язык бота",
     "btn_back": "‹ Назад",
     "btn_all": "Любые",
     "btn_more": "Дальше ›",
-    "btn_prev": "‹ Новее",
+    "btn_prev": "‹ Назад",
     "btn_confirm": "✅ Отправить всем",
     "btn_cancel": "✖ Отмена",
-    "pick_apps": "Какие приложения? Нажмите, чтобы включить или выключить; ничего — значит все.",
-    "pick_countries": "Какие страны? Нажмите, чтобы включить или выключить; ничего — значит все.",
-    "pick_langs": "Истории на каких языках? Ничего — значит все.",
+    "pick_apps": (
+        "Какие приложения? Нажмите, чтобы включить или выключить; если ничего не выбрано — все."
+    ),
+    "pick_countries": (
+        "Какие страны? Нажмите, чтобы включить или выключить; если ничего не выбрано — все."
+    ),
+    "pick_langs": "Новости на каких языках? Если ничего не выбрано — на всех.",
     "pick_mode": "Как доставлять?",
     "pick_time": "Когда присылать ежедневный дайджест (по вашему времени)?",
     "pick_tz": "Ваш часовой пояс? Или напишите: <code>/timezone Europe/Moscow</code>",
@@ -272,7 +276,7 @@ _RU: Final[dict[str, str]] = {
         "Что искать? <code>/search блокировка telegram</code>, "
         '<code>/search "ключи шифрования"</code>, <code>/search whatsapp country:IR</code>'
     ),
-    "search_bad": "Не могу это найти: {reason}",
+    "search_bad": "Не могу выполнить такой поиск: {reason}",
     "search_none": "По запросу <b>{query}</b> ничего не нашлось.",
     "search_head": "🔎 <b>{query}</b>: результаты {first}–{last}{more}",
     "search_more": " из многих",
@@ -304,7 +308,7 @@ _RU: Final[dict[str, str]] = {
     ),
     "stats": (
         "<b>Статистика</b>\nПодписчики: {subs} ({kinds})\nЯзыки: {langs}\n"
-        "Историй в базе: {stories}\nЛенты: работают {ok}, с ошибками {failing}, "
+        "Новостей в базе: {stories}\nЛенты: работают {ok}, с ошибками {failing}, "
         "на паузе {paused}\nПоследний опрос: {last_poll}"
     ),
     "feeds_head": "<b>Ленты</b> ({count})",
@@ -352,7 +356,9 @@ _RU: Final[dict[str, str]] = {
         "отслеживаются: {watched}."
     ),
     "status_unknown": "Не знаю код страны {code}. Нужны две буквы: <code>/status RU</code>.",
-    "status_not_watched": "За измерениями OONI для {code} я не слежу. Отслеживаются: {watched}.",
+    "status_not_watched": (
+        "Я не слежу за измерениями OONI по стране «{name}» ({code}). Отслеживаются: {watched}."
+    ),
     "status_off": "Измерения OONI в этом боте выключены.",
     "status_no_data": (
         "Данных OONI для страны «{country}» пока нет: первая проверка ещё идёт или OONI "
@@ -385,7 +391,7 @@ COMMANDS: Final[dict[str, list[tuple[str, str]]]] = {
     "ru": [
         ("subscribe", "Ежедневный дайджест; фильтры: telegram RU lang:ru"),
         ("latest", "Последние события"),
-        ("search", "Поиск по историям"),
+        ("search", "Поиск по новостям"),
         ("settings", "Фильтры, доставка, время, пояс"),
         ("status", "Измерения блокировок OONI в стране"),
         ("sources", "Ленты и их состояние"),

@@ -93,7 +93,8 @@ def picker(view: str, sub: Subscription, lang: str) -> tuple[str, InlineKeyboard
     if view == "mode":
         buttons = [
             InlineKeyboardButton(
-                mark(sub.mode is m, t(lang, f"mode_{m.value}")), callback_data=f"s:m:{m.value}"
+                mark(sub.mode is m, _capital(t(lang, f"mode_{m.value}"))),
+                callback_data=f"s:m:{m.value}",
             )
             for m in Mode
         ]
@@ -210,3 +211,8 @@ async def _edit(
     message_id = getattr(message, "message_id", None)
     if isinstance(chat_id, int) and isinstance(message_id, int):
         await svc.sender.edit(chat_id, message_id, text, markup)
+
+
+def _capital(text: str) -> str:
+    """``daily digest`` → ``Daily digest``: a button label, from a phrase used mid-sentence."""
+    return text[:1].upper() + text[1:]

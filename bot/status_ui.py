@@ -117,10 +117,9 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         code = args[0].strip().upper()
         if code not in settings.countries:
             if code in known_countries():
-                named = f"{country_name(code, lang)} ({code})"
-                await reply(
-                    update, context, t(lang, "status_not_watched", code=named, watched=watched)
-                )
+                name = country_name(code, lang)
+                text = t(lang, "status_not_watched", name=name, code=code, watched=watched)
+                await reply(update, context, text)
             else:
                 await reply(update, context, t(lang, "status_unknown", code=code[:8]))
             return

@@ -260,7 +260,7 @@ async def test_admin_stats_and_feed_management(bot: BotRun, feeds: FeedServer) -
 
 async def test_admin_tools_answer_in_russian(bot: BotRun) -> None:
     expected = {
-        "/stats": "Историй в базе",
+        "/stats": "Новостей в базе",
         "/feeds": "Ленты",
         "/feeds pause 1": "На паузе",
         "/feeds resume 1": "Снова читается",

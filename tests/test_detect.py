@@ -289,7 +289,7 @@ def test_alert_text_english() -> None:
     text = alert_text(FIG, "RU", "whatsapp", "en")
     assert text.startswith(
         "⚠️ <b>RU · WhatsApp</b>: 78% of 412 OONI tests anomalous on 2026-11-21 "
-        "(7-day median before 4%), 5 of 6 networks, since 2026-11-20."
+        "(median of the 7 days before: 4%), 5 of 6 networks, since 2026-11-20."
     )
     assert text.endswith("OONI Explorer</a> · Data: OONI (CC BY-NC-SA 4.0)")
     url = explorer_url("RU", "whatsapp", date(2026, 11, 13), date(2026, 11, 22))
