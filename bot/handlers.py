@@ -34,31 +34,28 @@ log = logging.getLogger(__name__)
 
 
 def menu_markup(lang: str, subscribed: bool) -> InlineKeyboardMarkup:
-    rows = (
-        []
-        if subscribed
-        else [[InlineKeyboardButton(t(lang, "btn_subscribe"), callback_data="sub:all")]]
-    )
-    rows.append(
+    """The settings buttons; before a subscription exists, only the button that makes one."""
+    if not subscribed:
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton(t(lang, "btn_subscribe"), callback_data="sub:all")]]
+        )
+    return InlineKeyboardMarkup(
         [
-            InlineKeyboardButton(t(lang, "btn_apps"), callback_data="s:apps"),
-            InlineKeyboardButton(t(lang, "btn_countries"), callback_data="s:cc"),
+            [
+                InlineKeyboardButton(t(lang, "btn_apps"), callback_data="s:apps"),
+                InlineKeyboardButton(t(lang, "btn_countries"), callback_data="s:cc"),
+            ],
+            [
+                InlineKeyboardButton(t(lang, "btn_langs"), callback_data="s:sl"),
+                InlineKeyboardButton(t(lang, "btn_mode"), callback_data="s:mode"),
+            ],
+            [
+                InlineKeyboardButton(t(lang, "btn_time"), callback_data="s:time"),
+                InlineKeyboardButton(t(lang, "btn_tz"), callback_data="s:tz"),
+                InlineKeyboardButton(t(lang, "btn_lang"), callback_data="s:lang"),
+            ],
         ]
     )
-    rows.append(
-        [
-            InlineKeyboardButton(t(lang, "btn_langs"), callback_data="s:sl"),
-            InlineKeyboardButton(t(lang, "btn_mode"), callback_data="s:mode"),
-        ]
-    )
-    rows.append(
-        [
-            InlineKeyboardButton(t(lang, "btn_time"), callback_data="s:time"),
-            InlineKeyboardButton(t(lang, "btn_tz"), callback_data="s:tz"),
-            InlineKeyboardButton(t(lang, "btn_lang"), callback_data="s:lang"),
-        ]
-    )
-    return InlineKeyboardMarkup(rows)
 
 
 async def reply(

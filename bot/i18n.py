@@ -13,7 +13,8 @@ _EN: Final[dict[str, str]] = {
         "throttled or banned, regulators demanding user data, shutdowns, VPN bans.\n\n"
         "I read news feeds in English and Russian, keep only stories on this topic, group the "
         "same event from several outlets and send you a short digest.\n\n"
-        "Subscribe to everything, or narrow it down below. /help lists every command."
+        "Subscribe below to get everything, then narrow it down to the apps, countries and "
+        "languages you follow. /help lists every command."
     ),
     "help": (
         "<b>Commands</b>\n"
@@ -191,12 +192,13 @@ _EN: Final[dict[str, str]] = {
 
 _RU: Final[dict[str, str]] = {
     "welcome": (
-        "<b>CensorWire</b> следит за блокировками мессенджеров и интернет-цензурой: блокировки, "
-        "замедление и запреты приложений, требования регуляторов выдать данные, отключения "
-        "интернета, запреты VPN.\n\n"
+        "<b>CensorWire</b> следит за блокировками мессенджеров и интернет-цензурой: ограничение, "
+        "замедление и запреты приложений, требования регуляторов выдать данные пользователей, "
+        "отключения интернета, запреты VPN.\n\n"
         "Я читаю новостные ленты на русском и английском, оставляю только новости по теме, "
         "объединяю одно событие из разных источников и присылаю короткий дайджест.\n\n"
-        "Подпишитесь на всё или выберите, что интересно. /help — все команды."
+        "Подпишитесь кнопкой ниже — на всё, а потом выберите приложения, страны и языки, "
+        "которые вам интересны. /help — все команды."
     ),
     "help": (
         "<b>Команды</b>\n"
