@@ -221,3 +221,10 @@ def zone_name(local: datetime, lang: str = "en") -> str:
     if name[0] in "+-":  # zones without an abbreviation: "+0330", "+05"
         name = f"UTC{name[0]}{name[1:3]}" + (f":{name[3:5]}" if len(name) > 3 else "")
     return "МСК" if name == "MSK" and lang == "ru" else name
+
+
+LANGUAGE_NAMES: Final = {
+    "en": "English", "ru": "Русский", "fa": "فارسی", "tr": "Türkçe", "zh": "中文",
+    "uk": "Українська",
+}  # fmt: skip
+"""Story languages as their readers name them ("uk" alone reads as the United Kingdom)."""

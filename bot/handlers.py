@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from telegram import (
     Chat,
@@ -23,9 +23,10 @@ from telegram.ext import ContextTypes
 from bot import stories as story_store
 from bot import subscriptions
 from bot.commands import clamp_count, describe_filters, parse_filters
-from bot.digest import DigestOptions, Filters, apply_filters, compose_html, matches
+from bot.countries import day_month
+from bot.digest import DigestOptions, Filters, apply_filters, compose_html, matches, shorten
 from bot.feeds import effective_feeds, load_states
-from bot.feedstate import describe
+from bot.feedstate import FeedState, FeedStatus
 from bot.i18n import t
 from bot.services import chat_lang, may_change_chat, over_command_limit, services
 from bot.subscriptions import Subscription
@@ -297,16 +298,27 @@ async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lines = []
     failing = 0
     for feed in feeds:
-        health = describe(states[feed.url], now)
-        ok = health == "ok" and not feed.paused
+        state = states[feed.url]
+        ok = state.errors == 0 and state.status is not FeedStatus.DISABLED and not feed.paused
         failing += 0 if ok or feed.paused else 1
         mark = "⏸" if feed.paused else ("✅" if ok else "⚠️")
         name = html.escape(feed.config.title)
-        detail = "" if ok or feed.paused else f" — <i>{html.escape(health[:120])}</i>"
+        detail = "" if ok or feed.paused else f" — <i>{_health(state, now, lang)}</i>"
         lines.append(f'{mark} <a href="{html.escape(feed.url, quote=True)}">{name}</a>{detail}')
     head = t(lang, "sources_head", count=len(feeds), ok=len(feeds) - failing, failing=failing)
     for chunk in _chunks([head, *lines]):
         await reply(update, context, chunk)
+
+
+def _health(state: FeedState, now: datetime, lang: str) -> str:
+    """What is wrong with a feed, in the reader's language (the reason itself is technical)."""
+    reason = shorten(state.last_error, 100)
+    if state.status is FeedStatus.DISABLED:
+        return t(lang, "health_disabled", reason=reason)
+    retry = datetime.fromtimestamp(state.next_at, UTC)
+    when = f"{day_month(retry.date(), lang)} {retry:%H:%M} UTC"
+    key = "health_waiting" if retry > now else "health_retrying"
+    return t(lang, key, errors=state.errors, reason=reason, when=when)
 
 
 def _chunks(lines: list[str], limit: int = 3500, per: int = 60) -> list[str]:

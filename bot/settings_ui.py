@@ -16,7 +16,7 @@ from bot.commands import (
     STORY_LANGS,
     toggle,
 )
-from bot.countries import app_name, country_name, flag
+from bot.countries import LANGUAGE_NAMES, app_name, country_name, flag
 from bot.handlers import (
     button_gate,
     gate,
@@ -86,7 +86,9 @@ def picker(view: str, sub: Subscription, lang: str) -> tuple[str, InlineKeyboard
         return t(lang, "pick_countries"), _grid(buttons, 4, lang)
     if view == "sl":
         buttons = [
-            InlineKeyboardButton(mark(x in sub.langs, x), callback_data=f"s:l:{x}")
+            InlineKeyboardButton(
+                mark(x in sub.langs, LANGUAGE_NAMES.get(x, x)), callback_data=f"s:l:{x}"
+            )
             for x in STORY_LANGS
         ]
         return t(lang, "pick_langs"), _grid(buttons, 3, lang)
@@ -104,7 +106,7 @@ def picker(view: str, sub: Subscription, lang: str) -> tuple[str, InlineKeyboard
             InlineKeyboardButton(mark(sub.digest_time == x, x), callback_data=f"s:t:{x}")
             for x in DIGEST_TIMES
         ]
-        return t(lang, "pick_time"), _grid(buttons, 3, lang)
+        return t(lang, "pick_time", tz=sub.tz), _grid(buttons, 3, lang)
     if view == "tz":
         buttons = [
             InlineKeyboardButton(mark(sub.tz == z, z), callback_data=f"s:z:{z}")

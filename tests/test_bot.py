@@ -134,6 +134,14 @@ async def test_settings_buttons_change_filters_and_delivery(
     await bot.fake.wait_for(
         lambda f: "✓ Asia/Tehran" in str((f.message(USER, message_id) or {}).get("reply_markup"))
     )
+    await bot.press(USER, USER, "s:time", message_id)  # the time picker says in which zone
+    await bot.fake.wait_for(
+        lambda f: "Times are in Asia/Tehran" in str((f.message(USER, message_id) or {}).get("text"))
+    )
+    await bot.press(USER, USER, "s:sl", message_id)  # story languages by name, not code
+    await bot.fake.wait_for(
+        lambda f: ("Українська", "s:l:uk") in buttons(f.message(USER, message_id) or {})
+    )
 
 
 async def test_forged_and_stale_buttons_change_nothing(bot: BotRun, redis: aioredis.Redis) -> None:
@@ -173,6 +181,19 @@ async def test_too_long_query_and_unknown_input_get_clear_answers(bot: BotRun) -
     assert "/help" in text_of(await bot.command(USER, "hello there"))
     hostile = text_of(await bot.command(USER, "/search <script>alert(1)</script>"))
     assert "<script>" in hostile  # shown escaped, as text
+
+
+async def test_a_failing_source_is_explained_in_the_readers_language(
+    tmp_path: Path, redis_url: str, redis: aioredis.Redis, feeds: FeedServer
+) -> None:
+    gone = feeds.serve("/gone", status=404)
+    async with running_bot(tmp_path, redis_url, feeds=[feeds.url("/rss"), gone]) as bot:
+        await eventually(lambda: redis.exists(keys.poll_last()))
+        russian = text_of(await bot.command(RU_USER, "/sources", language_code="ru"))
+        english = text_of(await bot.command(USER, "/sources", language_code="en"))
+    assert "работают 1, с ошибками 1" in russian
+    assert "ошибки (1 подряд): HTTP 404" in russian and "следующая попытка" in russian
+    assert "failing (1 in a row): HTTP 404" in english and "next try" in english
 
 
 async def test_sources_lists_feeds_and_health(bot: BotRun) -> None:
