@@ -94,7 +94,7 @@ _EN: Final[dict[str, str]] = {
     "search_bad": "I can't search for that: {reason}",
     "search_none": "Nothing found for <b>{query}</b>.",
     "search_head": "🔎 <b>{query}</b>: results {first}–{last}{more}",
-    "search_more": " of many",
+    "search_more": ", more on the next page",
     "sources_head": "<b>Sources</b> ({count}): {ok} working, {failing} failing",
     "health_waiting": "failing ({errors} in a row): {reason}; next try {when}",
     "health_retrying": "failing ({errors} in a row): {reason}; retrying now",
@@ -152,7 +152,7 @@ _EN: Final[dict[str, str]] = {
     "query_code": "{name}: takes a two-letter code, e.g. {example}",
     "broadcast_usage": "Write the announcement after the command: <code>/broadcast Hello!</code>",
     "broadcast_bad": "Telegram would refuse this HTML: {reason}. Nothing was sent.",
-    "broadcast_preview": "☝️ Preview. Send it to {count} subscribed chats?",
+    "broadcast_preview": "☝️ Preview. Send it to every subscribed chat ({count})?",
     "broadcast_dropped": "Broadcast cancelled; nothing was sent.",
     "broadcast_progress": (
         "📣 Broadcast: sent {sent}, failed {failed}, blocked {blocked}, "
@@ -284,7 +284,7 @@ _RU: Final[dict[str, str]] = {
     "search_bad": "Не могу выполнить такой поиск: {reason}",
     "search_none": "По запросу <b>{query}</b> ничего не нашлось.",
     "search_head": "🔎 <b>{query}</b>: результаты {first}–{last}{more}",
-    "search_more": " из многих",
+    "search_more": ", дальше есть ещё",
     "sources_head": "<b>Источники</b> ({count}): работают {ok}, с ошибками {failing}",
     "health_waiting": "ошибки ({errors} подряд): {reason}; следующая попытка {when}",
     "health_retrying": "ошибки ({errors} подряд): {reason}; повторяю сейчас",
@@ -320,9 +320,9 @@ _RU: Final[dict[str, str]] = {
         "на паузе {paused}\nПоследний опрос: {last_poll}"
     ),
     "feeds_head": "<b>Ленты</b> ({count})",
-    "feed_added": "Добавлена {url} (прочитано записей: {entries}).",
+    "feed_added": "Лента {url} добавлена (прочитано записей: {entries}).",
     "feed_add_failed": "Не удалось прочитать {url}: {reason}. Ничего не добавлено.",
-    "feed_removed": "Удалена {url}.",
+    "feed_removed": "Лента {url} удалена.",
     "feed_paused": "На паузе: {url}.",
     "feed_resumed": "Снова читается: {url}.",
     "feed_unknown": "Нет ленты {which}. Номера — в /feeds.",
@@ -342,7 +342,7 @@ _RU: Final[dict[str, str]] = {
     "query_code": "после {name}: нужен двухбуквенный код, например {example}",
     "broadcast_usage": "Напишите объявление после команды: <code>/broadcast Привет!</code>",
     "broadcast_bad": "Telegram не примет такой HTML: {reason}. Ничего не отправлено.",
-    "broadcast_preview": "☝️ Предпросмотр. Отправить в {count} подписанных чатов?",
+    "broadcast_preview": "☝️ Предпросмотр. Отправить во все подписанные чаты ({count})?",
     "broadcast_dropped": "Рассылка отменена, ничего не отправлено.",
     "broadcast_progress": (
         "📣 Рассылка: отправлено {sent}, ошибок {failed}, заблокировали {blocked}, "
@@ -390,6 +390,7 @@ COMMANDS: Final[dict[str, list[tuple[str, str]]]] = {
         ("latest", "Newest events"),
         ("search", "Search stories"),
         ("settings", "Filters, delivery, time, zone"),
+        ("timezone", "Your time zone, e.g. Europe/Berlin"),
         ("status", "Measured blocking (OONI) in a country"),
         ("sources", "Feeds and their health"),
         ("language", "English or Russian"),
@@ -401,6 +402,7 @@ COMMANDS: Final[dict[str, list[tuple[str, str]]]] = {
         ("latest", "Последние события"),
         ("search", "Поиск по новостям"),
         ("settings", "Фильтры, доставка, время, пояс"),
+        ("timezone", "Часовой пояс, например Europe/Moscow"),
         ("status", "Измерения блокировок OONI в стране"),
         ("sources", "Ленты и их состояние"),
         ("language", "Русский или английский"),

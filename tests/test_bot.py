@@ -79,6 +79,9 @@ async def test_command_menu_is_set_in_both_languages(bot: BotRun) -> None:
     await bot.fake.wait_for(lambda f: len(f.calls_to("setMyCommands")) >= 2)
     languages = {c.params.get("language_code") for c in bot.fake.calls_to("setMyCommands")}
     assert {None, "ru"} <= languages
+    menu = str(bot.fake.calls_to("setMyCommands")[0].params.get("commands"))
+    for command in ("subscribe", "latest", "search", "settings", "timezone", "status", "help"):
+        assert f"'{command}'" in menu or f'"{command}"' in menu, command
 
 
 async def test_subscribe_with_filters_is_stored_and_idempotent(

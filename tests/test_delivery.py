@@ -188,7 +188,7 @@ async def test_broadcast_preview_confirm_progress_and_report(
         sent = await bot.wait_sent(ADMIN, 3)
         preview, confirm = sent[1], sent[2]
         assert parse_telegram_html(str(preview["text"]))[0] == "Hello & welcome"
-        assert "30 subscribed chats" in parse_telegram_html(str(confirm["text"]))[0]
+        assert "every subscribed chat (30)" in parse_telegram_html(str(confirm["text"]))[0]
         data = confirm["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
         await bot.press(ADMIN, ADMIN, data, int(confirm["message_id"]))
         await bot.fake.wait_for(
