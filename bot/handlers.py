@@ -136,10 +136,11 @@ def filters_text(sub: Subscription, lang: str) -> str:
     return t(lang, "filters_some", filters=described) if described else t(lang, "filters_all")
 
 
-def subscribed_text(sub: Subscription, lang: str) -> str:
+def subscribed_text(sub: Subscription, lang: str, updated: bool = False) -> str:
+    """What the subscription now is; ``updated`` when it existed before this command."""
     return t(
         lang,
-        "subscribed",
+        "subscription_updated" if updated else "subscribed",
         what=filters_text(sub, lang),
         mode=t(lang, f"mode_{sub.mode.value}"),
         time=sub.digest_time,
@@ -189,7 +190,7 @@ async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             t(lang, "channel_subscribed", channel=parsed.channel, what=filters_text(sub, lang)),
         )
         return
-    text = subscribed_text(sub, lang)
+    text = subscribed_text(sub, lang, updated=existing is not None)
     if not parsed.given and existing is None:
         text += "\n\n" + t(lang, "subscribed_narrow")
         await reply(update, context, text, markup=menu_markup(lang, True))
@@ -278,7 +279,7 @@ async def latest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not events:
         await reply(update, context, t(lang, "latest_empty"))
         return
-    zone = sub.zone if sub else subscriptions.zone_or_utc(subscriptions.default_zone(lang))
+    zone = subscriptions.reader_zone(sub, lang)
     start = min(e.lead.published for e in events)
     options = DigestOptions(
         labels_lang="ru" if lang == "ru" else "en", window_start=start, window_end=now, tz=zone

@@ -43,6 +43,7 @@ _EN: Final[dict[str, str]] = {
         "/broadcast_cancel"
     ),
     "subscribed": "✅ Subscribed. {what}\nDelivery: {mode}, {time} ({tz}).",
+    "subscription_updated": "✅ Subscription updated. {what}\nDelivery: {mode}, {time} ({tz}).",
     "subscribed_narrow": "You can narrow it down:",
     "filters_all": "All stories on the topic.",
     "filters_some": "Only: {filters}.",
@@ -229,6 +230,7 @@ _RU: Final[dict[str, str]] = {
         "/broadcast ТЕКСТ — объявление всем подписчикам (с предпросмотром); /broadcast_cancel"
     ),
     "subscribed": "✅ Подписка оформлена. {what}\nДоставка: {mode}, {time} ({tz}).",
+    "subscription_updated": "✅ Подписка обновлена. {what}\nДоставка: {mode}, {time} ({tz}).",
     "subscribed_narrow": "Можно сузить:",
     "filters_all": "Все новости по теме.",
     "filters_some": "Только: {filters}.",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import html
+from datetime import tzinfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
+from bot import subscriptions
 from bot.countries import day_month
 from bot.digest import linkable, shorten
 from bot.errors import QueryError
@@ -38,13 +40,15 @@ async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     svc = services(context)
     token = await store_button(svc, {"q": text, "chat": str(chat.id)})
-    body, markup = await render_page(svc, text, 0, token, lang)
+    zone = subscriptions.reader_zone(await subscriptions.get(svc.redis, chat.id), lang)
+    body, markup = await render_page(svc, text, 0, token, lang, zone)
     await reply(update, context, body, markup=markup)
 
 
 async def render_page(
-    svc: Services, text: str, offset: int, token: str, lang: str
+    svc: Services, text: str, offset: int, token: str, lang: str, zone: tzinfo
 ) -> tuple[str, InlineKeyboardMarkup | None]:
+    """One page of results; dates in ``zone``, as the reader's digests show them."""
     page = await search(svc.redis, parse_query(text), now=svc.clock(), limit=PAGE, offset=offset)
     if not page.stories:
         return t(lang, "search_none", query=shorten(text, 80)), None
@@ -62,7 +66,7 @@ async def render_page(
         title = html.escape(shorten(story.title, 200))
         if linkable(story.url):
             title = f'<a href="{html.escape(story.url, quote=True)}">{title}</a>'
-        when = day_month(story.published.date(), lang, year=True)
+        when = day_month(story.published.astimezone(zone).date(), lang, year=True)
         source = html.escape(shorten(story.source, 60))
         summary = html.escape(shorten(story.summary, 240)) if story.summary else ""
         lines.append(f"\n<b>{title}</b>\n{source} · {when}" + (f"\n{summary}" if summary else ""))
@@ -100,5 +104,6 @@ async def on_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(t(lang, "stale_button"))
         return
     await query.answer()
-    body, markup = await render_page(svc, state["q"], int(raw_offset), token, lang)
+    zone = subscriptions.reader_zone(await subscriptions.get(svc.redis, chat.id), lang)
+    body, markup = await render_page(svc, state["q"], int(raw_offset), token, lang, zone)
     await svc.sender.edit(chat.id, query.message.message_id, body, markup)

@@ -97,6 +97,11 @@ def default_zone(lang: str) -> str:
     return DEFAULT_ZONES.get(lang, "UTC")
 
 
+def reader_zone(sub: Subscription | None, lang: str) -> ZoneInfo:
+    """Where to show times: the subscription's zone, else a guess from the reader's language."""
+    return sub.zone if sub else zone_or_utc(default_zone(lang))
+
+
 _DIGEST_DONE = """
 local data = redis.call('HGET', KEYS[1], 'data')
 if not data then return 0 end

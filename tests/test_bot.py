@@ -88,10 +88,11 @@ async def test_subscribe_with_filters_is_stored_and_idempotent(
     bot: BotRun, redis: aioredis.Redis
 ) -> None:
     reply = text_of(await bot.command(USER, "/subscribe telegram whatsapp RU"))
-    assert "Telegram, WhatsApp" in reply and "Russia" in reply
+    assert "Telegram, WhatsApp" in reply and "Russia" in reply and "Subscribed" in reply
     sub = await subscriptions.get(redis, USER)
     assert sub is not None and sub.apps == ("telegram", "whatsapp") and sub.countries == ("RU",)
-    await bot.command(USER, "/subscribe lang:ru")
+    again = text_of(await bot.command(USER, "/subscribe lang:ru"))
+    assert "Subscription updated" in again and "Telegram, WhatsApp" in again
     sub = await subscriptions.get(redis, USER)
     assert sub is not None and sub.apps == ("telegram", "whatsapp") and sub.langs == ("ru",)
     assert await redis.zscore(keys.digest_due(), str(USER)) is not None
@@ -173,6 +174,14 @@ async def test_search_with_russian_morphology_and_paging(bot: BotRun) -> None:
     assert "Roskomnadzor orders ISPs to block Telegram" in english
     nothing = text_of(await bot.command(USER, "/search quantum entanglement"))
     assert "Nothing found" in nothing
+
+
+async def test_search_dates_are_in_the_readers_zone(bot: BotRun) -> None:
+    # Published Thu, 26 Nov 2026 21:40 GMT: already the 27th in Moscow.
+    english = text_of(await bot.command(USER, "/search iran shutdown", language_code="en"))
+    assert "26 Nov 2026" in english
+    russian = text_of(await bot.command(RU_USER, "/search iran shutdown", language_code="ru"))
+    assert "27 нояб. 2026" in russian and "26 нояб. 2026" not in russian
 
 
 async def test_too_long_query_and_unknown_input_get_clear_answers(bot: BotRun) -> None:
