@@ -238,7 +238,7 @@ async def print_digest(settings: Settings, args: argparse.Namespace) -> int:
     since = now - timedelta(seconds=window)
     async with open_redis(settings.redis) as redis:
         events = await story_store.events_between(redis, since, now)
-    events = apply_filters(events, filters)
+    events = apply_filters(events, filters, prefer_lang=args.lang)
     options = DigestOptions(
         labels_lang=args.lang, window_start=since, window_end=now, limit=args.limit
     )

@@ -65,7 +65,8 @@ def due_digest(
     sub: Subscription, events: Sequence[Event], unsent: set[str], now: datetime, limit: int
 ) -> tuple[list[str], list[str]]:
     """The digest messages for ``sub`` and the clusters they hold; ([], []) when empty."""
-    chosen = [e for e in apply_filters(events, filters_of(sub)) if e.cluster in unsent]
+    matching = apply_filters(events, filters_of(sub), prefer_lang=sub.lang)
+    chosen = [e for e in matching if e.cluster in unsent]
     if not chosen:
         return [], []
     since = (

@@ -136,13 +136,15 @@ def matches(item: Story | Event, filters: Filters) -> bool:
     return any(_story_matches(story, filters) for story in item.stories)
 
 
-def apply_filters(events: Iterable[Event], filters: Filters) -> list[Event]:
-    """The events that match, each led by its first matching story (others stay as "also")."""
+def apply_filters(events: Iterable[Event], filters: Filters, prefer_lang: str = "") -> list[Event]:
+    """The events that match, each led by its first matching story in ``prefer_lang`` (the
+    reader's), else its first matching story; the others stay as "also"."""
     kept: list[Event] = []
     for event in events:
-        first = next((s for s in event.stories if _story_matches(s, filters)), None)
-        if first is None:
+        matching = [s for s in event.stories if _story_matches(s, filters)]
+        if not matching:
             continue
+        first = next((s for s in matching if s.lang == prefer_lang), matching[0])
         if first is not event.stories[0]:
             rest = tuple(s for s in event.stories if s is not first)
             event = Event(cluster=event.cluster, stories=(first, *rest))

@@ -275,7 +275,7 @@ async def latest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     found = await story_store.latest_events(
         svc.redis, since, now, count, lambda event: matches(event, filters)
     )
-    events = apply_filters(found, filters)
+    events = apply_filters(found, filters, prefer_lang=lang)
     if not events:
         await reply(update, context, t(lang, "latest_empty"))
         return

@@ -453,6 +453,20 @@ def test_apply_filters_leads_with_a_matching_story() -> None:
     assert "Telegram заблокирован" in text and "также: Moscow Times" in text
 
 
+def test_an_event_is_led_by_a_story_in_the_readers_language_when_it_has_one() -> None:
+    russian = story(1, "РКН замедлил Telegram", source="Медуза", lang="ru")
+    english = story(2, "Russia throttles Telegram", source="Moscow Times")
+    both = event(russian, english)
+    [for_english] = apply_filters([both], Filters(), prefer_lang="en")
+    assert for_english.lead is english
+    text = one_text(compose_html([for_english], options()))
+    assert "Russia throttles Telegram" in text and "also: Медуза" in text
+    [for_russian] = apply_filters([both], Filters(), prefer_lang="ru")
+    assert for_russian.lead is russian
+    [only_russian] = apply_filters([event(russian)], Filters(), prefer_lang="en")
+    assert only_russian.lead is russian  # nothing in English: the event is still shown
+
+
 def test_matches_a_single_story() -> None:
     assert matches(story(1, lang="ru"), Filters(langs=frozenset({"RU"})))
     assert not matches(story(1), Filters(apps=frozenset({"signal"})))
