@@ -215,6 +215,11 @@ def plural(n: int, forms: tuple[str, str, str], lang: str = "en") -> str:
     return forms[2]
 
 
+def day_time(local: datetime, lang: str = "en") -> str:
+    """``27 Nov 08:20`` / ``27 нояб. 08:20``: a moment as it reads on its own clock."""
+    return f"{day_month(local.date(), lang)} {local:%H:%M}"
+
+
 def zone_name(local: datetime, lang: str = "en") -> str:
     """The time zone of ``local`` as readers know it: ``UTC``, ``MSK``/``МСК``, ``UTC+03:30``."""
     name = local.tzname() or "UTC"

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from bot import keys, queue, subscriptions
 from bot import stories as story_store
 from bot.broadcast import deliver_broadcast, tend_jobs
-from bot.countries import day_month, zone_name
+from bot.countries import day_time, zone_name
 from bot.digest import (
     DigestOptions,
     Filters,
@@ -93,7 +93,7 @@ def alert_html(event: Event, lang: str, zone: tzinfo = UTC) -> str:
         title = f'<a href="{html.escape(lead.url, quote=True)}">{title}</a>'
     head = "⚡ Срочно" if lang == "ru" else "⚡ Alert"
     local = lead.published.astimezone(zone)
-    stamp = f"{day_month(local.date(), lang)} {local:%H:%M} {zone_name(local, lang)}"
+    stamp = f"{day_time(local, lang)} {zone_name(local, lang)}"
     source = shorten(lead.source, 80)
     meta = f"{source} · {stamp}" if source else stamp
     lines = [f"<b>{head}:</b> <b>{title}</b>", html.escape(meta)]

@@ -11,7 +11,7 @@ from html import escape
 from typing import Final, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from bot.countries import app_name, country_name, day_month, flag, plural, zone_name
+from bot.countries import app_name, country_name, day_month, day_time, flag, plural, zone_name
 from bot.models import Event, Story
 
 LabelsLang = Literal["en", "ru"]
@@ -241,7 +241,7 @@ def _item(event: Event, zone: tzinfo, lang: str) -> _Item:
     if len(summary) == len(title) and summary.casefold() == title.casefold():
         summary = ""
     local = _when(lead.published).astimezone(zone)
-    stamp = f"{day_month(local.date(), lang)} {local.hour:02d}:{local.minute:02d}"
+    stamp = day_time(local, lang)
     source = shorten(clean(lead.source), SOURCE_UNITS)
     meta = f"{source} · {stamp}" if source else stamp
     others = [shorten(clean(s), SOURCE_UNITS) for s in event.sources]

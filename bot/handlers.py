@@ -23,7 +23,7 @@ from telegram.ext import ContextTypes
 from bot import stories as story_store
 from bot import subscriptions
 from bot.commands import clamp_count, describe_filters, parse_filters
-from bot.countries import day_month
+from bot.countries import day_time
 from bot.digest import DigestOptions, Filters, apply_filters, compose_html, matches, shorten
 from bot.feeds import effective_feeds, load_states
 from bot.feedstate import FeedState, FeedStatus
@@ -317,7 +317,7 @@ def _health(state: FeedState, now: datetime, lang: str) -> str:
     if state.status is FeedStatus.DISABLED:
         return t(lang, "health_disabled", reason=reason)
     retry = datetime.fromtimestamp(state.next_at, UTC)
-    when = f"{day_month(retry.date(), lang)} {retry:%H:%M} UTC"
+    when = f"{day_time(retry, lang)} UTC"
     key = "health_waiting" if retry > now else "health_retrying"
     return t(lang, key, errors=state.errors, reason=reason, when=when)
 

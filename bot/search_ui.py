@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from datetime import tzinfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
@@ -40,18 +39,18 @@ async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     svc = services(context)
     token = await store_button(svc, {"q": text, "chat": str(chat.id)})
-    zone = subscriptions.reader_zone(await subscriptions.get(svc.redis, chat.id), lang)
-    body, markup = await render_page(svc, text, 0, token, lang, zone)
+    body, markup = await render_page(svc, chat.id, text, 0, token, lang)
     await reply(update, context, body, markup=markup)
 
 
 async def render_page(
-    svc: Services, text: str, offset: int, token: str, lang: str, zone: tzinfo
+    svc: Services, chat_id: int, text: str, offset: int, token: str, lang: str
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    """One page of results; dates in ``zone``, as the reader's digests show them."""
+    """One page of results for ``chat_id``, dated in its zone as its digests are."""
     page = await search(svc.redis, parse_query(text), now=svc.clock(), limit=PAGE, offset=offset)
     if not page.stories:
         return t(lang, "search_none", query=shorten(text, 80)), None
+    zone = subscriptions.reader_zone(await subscriptions.get(svc.redis, chat_id), lang)
     lines = [
         t(
             lang,
@@ -104,6 +103,5 @@ async def on_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(t(lang, "stale_button"))
         return
     await query.answer()
-    zone = subscriptions.reader_zone(await subscriptions.get(svc.redis, chat.id), lang)
-    body, markup = await render_page(svc, state["q"], int(raw_offset), token, lang, zone)
+    body, markup = await render_page(svc, chat.id, state["q"], int(raw_offset), token, lang)
     await svc.sender.edit(chat.id, query.message.message_id, body, markup)

@@ -69,6 +69,15 @@ async def claim_database(client: aioredis.Redis) -> None:
 
 
 @pytest.fixture
+async def server() -> AsyncIterator[FeedServer]:
+    """A local feed server serving nothing yet: each test adds its routes."""
+    fake = FeedServer()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
 async def feeds() -> AsyncIterator[FeedServer]:
     """A local feed server with an English RSS feed at /rss and a cp1251 one at /ru."""
     server = FeedServer()

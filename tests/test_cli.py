@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +28,6 @@ class Result:
     @property
     def lines(self) -> list[dict[str, object]]:
         return [json.loads(line) for line in self.out.splitlines() if line.strip()]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    fake = FeedServer()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 def write_config(folder: Path, feeds: list[str], extra: str = "") -> Path:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
+from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from bot.feeds import Feed, effective_feeds, load_states
 from bot.feedstate import FeedState, FeedStatus
 from bot.fetch import Fetcher
 from bot.models import Story
-from bot.pipeline import HealthHandler, Outcome, Poller, PollReport
+from bot.pipeline import HealthHandler, Outcome, Poller, PollReport, StoryHandler
 from tests.fakes.feeds import FIXTURES, FeedServer, Route
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -36,14 +37,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    fake = FeedServer()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 def settings_for(feeds: list[dict[str, Any]], **polling: Any) -> Settings:
     raw: dict[str, Any] = {"feeds": feeds, "polling": {"timeout": "2s", **polling}}
     return parse_settings(raw, {}, Path())
@@ -54,15 +47,18 @@ async def poll(
     settings: Settings,
     clock: Clock | None = None,
     on_health: HealthHandler | None = None,
+    handlers: Sequence[StoryHandler] = (),
+    executor: Executor | None = None,
 ) -> PollReport:
     async with aiohttp.ClientSession() as session:
         poller = Poller(
             settings,
             redis,
             Fetcher(session, settings.polling),
-            None,
+            executor,
             clock=clock or Clock(NOW),
             on_health=on_health,
+            handlers=handlers,
         )
         feeds = await effective_feeds(redis, settings.feeds)
         return await poller.poll(feeds)
@@ -131,16 +127,7 @@ async def test_a_failing_consumer_of_new_stories_stops_neither_the_others_nor_th
     async def recording(new: Sequence[Story]) -> None:
         received.extend(new)
 
-    async with aiohttp.ClientSession() as session:
-        poller = Poller(
-            settings,
-            redis,
-            Fetcher(session, settings.polling),
-            None,
-            clock=Clock(NOW),
-            handlers=[broken, recording],
-        )
-        report = await poller.poll(await effective_feeds(redis, settings.feeds))
+    report = await poll(redis, settings, handlers=[broken, recording])
     assert report.feeds[0].outcome is Outcome.NEW
     assert received == report.new_stories and received
     stored = await story_store.load_stories(redis, [s.id for s in received])

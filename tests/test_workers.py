@@ -8,16 +8,13 @@ import signal
 from collections.abc import Iterator
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 
-import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from bot.feeds import effective_feeds
-from bot.fetch import Fetcher
-from bot.pipeline import Outcome, Poller
+from bot.pipeline import Outcome
 from bot.workers import Workers
 from tests.fakes.feeds import FeedServer
-from tests.test_poll import NOW, Clock, settings_for
+from tests.test_poll import poll, settings_for
 
 
 @pytest.fixture
@@ -45,11 +42,7 @@ async def test_a_poll_after_the_workers_were_killed_still_stores_stories(
     assert workers.submit(os.getpid).result(30) > 0  # the workers are up
     assert kill_new_children(before) >= 1
     settings = settings_for([{"url": feeds.url("/rss"), "name": "Wire"}])
-    async with aiohttp.ClientSession() as session:
-        poller = Poller(
-            settings, redis, Fetcher(session, settings.polling), workers, clock=Clock(NOW)
-        )
-        report = await poller.poll(await effective_feeds(redis, settings.feeds))
+    report = await poll(redis, settings, executor=workers)
     assert [r.outcome for r in report.feeds] == [Outcome.NEW]
     assert any("Telegram" in story.title for story in report.new_stories)
 
@@ -68,11 +61,7 @@ async def test_a_feed_whose_worker_dies_fails_alone_and_the_poll_completes(
         pool.submit(os._exit, 1).result(30)  # a pool that stays broken, unlike Workers
     settings = settings_for([{"url": feeds.url("/rss")}, {"url": feeds.url("/missing")}])
     try:
-        async with aiohttp.ClientSession() as session:
-            poller = Poller(
-                settings, redis, Fetcher(session, settings.polling), pool, clock=Clock(NOW)
-            )
-            report = await poller.poll(await effective_feeds(redis, settings.feeds))
+        report = await poll(redis, settings, executor=pool)
     finally:
         pool.shutdown(wait=True)
     died, missing = report.feeds
