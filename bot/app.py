@@ -83,14 +83,7 @@ def run_bot(settings: Settings) -> int:
 
 def build_application(settings: Settings, redis: Redis) -> Application:  # type: ignore[type-arg]
     root = (settings.telegram.api_base_url or TELEGRAM_API).rstrip("/")
-    delivery = settings.delivery
-    limiter = RedisRateLimiter(
-        redis,
-        per_second=delivery.per_second,
-        per_chat_per_second=delivery.per_chat_per_second,
-        per_group_per_minute=delivery.per_group_per_minute,
-        hold=delivery.slot_hold,
-    )
+    limiter = RedisRateLimiter.from_settings(redis, settings.delivery)
     return (
         Application.builder()
         .token(settings.telegram.token)

@@ -57,11 +57,6 @@ class LlmSummarizer:
         self._semaphore = asyncio.Semaphore(max(1, settings.concurrency))
         self._calls_left = settings.max_calls_per_poll
 
-    @property
-    def calls_left(self) -> int:
-        """Calls still allowed in this poll."""
-        return self._calls_left
-
     def start_poll(self) -> None:
         """A new poll begins: the call budget is full again."""
         self._calls_left = self._settings.max_calls_per_poll

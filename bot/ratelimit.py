@@ -278,6 +278,7 @@ class RedisRateLimiter(BaseRateLimiter[int]):
             per_second=settings.per_second,
             per_chat_per_second=settings.per_chat_per_second,
             per_group_per_minute=settings.per_group_per_minute,
+            hold=settings.slot_hold,
             on_retry_after=on_retry_after,
         )
 
